@@ -1,0 +1,71 @@
+"""Loading the catalog: a human-written YAML file of meters and plans.
+
+Numbers are read as exact decimals from their written text (``0.1`` is
+``Decimal('0.1')``, never a binary float), and every problem in the file is
+reported at once with its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meter.meters import parse_meters
+from rating.plan import Plan, parse_plans
+from schemas.catalog import Meter
+from schemas.errors import CatalogError, InputError
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """Safe YAML whose floats are Decimals built from the text as written."""
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    return Decimal(loader.construct_scalar(node).replace("_", ""))
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    meters: dict[str, Meter]
+    plans: dict[str, Plan]
+    sha256: str
+    """Fingerprint of the file's bytes: part of a billing run's identity."""
+
+
+def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
+    """Validate parsed YAML into a :class:`Catalog`, or raise one error listing every problem."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise CatalogError(source, ["top level: expected a mapping with 'meters' and 'plans'"])
+    for key in sorted(set(data) - {"meters", "plans"}):
+        problems.append(f"{key}: unknown section (expected 'meters' and 'plans')")
+    meters = parse_meters(data.get("meters"), problems)
+    plans = parse_plans(data.get("plans"), set(meters), problems)
+    if problems:
+        raise CatalogError(source, problems)
+    return Catalog(meters, plans, sha256)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read catalog ({error.strerror})") from None
+    try:
+        data = yaml.load(raw, Loader=_DecimalLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise CatalogError(str(path), [f"{where}not valid YAML ({problem})"]) from None
+    return parse_catalog(data, str(path), hashlib.sha256(raw).hexdigest())

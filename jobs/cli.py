@@ -1,0 +1,193 @@
+"""The ``meter`` command line.
+
+Errors meant for users (:class:`schemas.errors.MeterlineError`) print as one
+line and exit with status 2; anything unexpected prints one line too and
+exits 1. ``meter --debug ...`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import duckdb
+from rich.console import Console
+
+from jobs.billing import RunInputs, run_billing
+from jobs.generate import generate as generate_data
+from jobs.report import print_summary, read_summary
+from schemas.errors import InputError, MeterlineError
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+DEFAULT_DB = "meterline.duckdb"
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Settings:
+    debug = False
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+def cli(debug: bool) -> None:
+    """meterline: rate usage events against contracts and write invoices to DuckDB.
+
+    Usage events are Parquet files; meters and plans are a YAML catalog;
+    customers and subscriptions are CSV files. Results land in a DuckDB file:
+    billing_runs, rated_charges, invoice_lines, invoices and quarantine.
+    """
+    _Settings.debug = debug
+
+
+def _bill(inputs: RunInputs, db: str) -> None:
+    with console.status("rating...") as status:
+        result = run_billing(inputs, db, on_stage=lambda s: status.update(f"{s}..."))
+    print_summary(read_summary(db, result.run_id), db, result.already_done, console)
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file to write.")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=SAMPLES,
+    show_default="the shipped data/samples",
+    help="Directory with catalog.yaml, customers.csv, subscriptions.csv and events/.",
+)
+@click.option("--period", default="2026-10", show_default=True, help="Billing period, YYYY-MM.")
+def demo(db: str, data: Path, period: str) -> None:
+    """Bill the shipped sample data and print a summary of the run."""
+    inputs = RunInputs(
+        billing_period=period,
+        catalog=data / "catalog.yaml",
+        customers=data / "customers.csv",
+        subscriptions=data / "subscriptions.csv",
+        events=[str(data / "events")],
+    )
+    _bill(inputs, db)
+
+
+@cli.command()
+@click.option("--period", required=True, help="Calendar month to bill, YYYY-MM.")
+@click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
+@click.option("--customers", required=True, type=click.Path(), help="customers.csv")
+@click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file to write.")
+@click.argument("events", nargs=-1, required=True)
+def bill(
+    period: str, catalog: str, customers: str, subscriptions: str, db: str, events: tuple[str, ...]
+) -> None:
+    """Rate EVENTS for one billing period and write charges and invoices to DuckDB.
+
+    EVENTS are Parquet files, directories, globs or fsspec URLs. Re-running
+    with the same inputs changes nothing; the write is one transaction.
+    """
+    _bill(RunInputs(period, catalog, customers, subscriptions, list(events)), db)
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--events",
+    "events",
+    default=1_000_000,
+    show_default=True,
+    type=int,
+    help="Number of distinct events.",
+)
+@click.option("--customers", type=int, default=None, help="Customers [default: events/1000].")
+@click.option("--files", default=1, show_default=True, type=int, help="Parquet files to write.")
+@click.option("--period", default="2026-10", show_default=True, help="Month of the events.")
+@click.option(
+    "--duplicates",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Share of extra exact duplicate rows (retries), e.g. 0.02.",
+)
+@click.option(
+    "--malformed",
+    default=0.0,
+    show_default=True,
+    type=float,
+    help="Share of rows to break (nulls, unknown ids, NaN), e.g. 0.005.",
+)
+@click.option("--seed", default=7, show_default=True, type=int, help="Random seed.")
+def generate(
+    out_dir: Path,
+    events: int,
+    customers: int | None,
+    files: int,
+    period: str,
+    duplicates: float,
+    malformed: float,
+    seed: int,
+) -> None:
+    """Write synthetic data to OUT_DIR: a catalog, customers, subscriptions and events."""
+    if events < 1 or files < 1 or not 0 <= duplicates <= 1 or not 0 <= malformed <= 1:
+        raise InputError("generate: --events and --files must be >= 1, shares between 0 and 1")
+    with console.status(f"generating {events:,} events..."):
+        data = generate_data(out_dir, events, customers, files, period, duplicates, malformed, seed)
+    console.print(
+        f"Wrote {data.events:,} event rows ({data.duplicates:,} duplicates, "
+        f"{data.malformed:,} malformed) for {data.customers:,} customers "
+        f"in {len(data.event_files)} file(s) under {data.out_dir}"
+    )
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file to read.")
+@click.argument("sql")
+def query(db: str, sql: str) -> None:
+    """Run SQL read-only against a meterline DuckDB file and print the result."""
+    if not Path(db).is_file():
+        raise InputError(f"{db}: no such database (run `meter demo` or `meter bill` first)")
+    con = duckdb.connect(db, read_only=True)
+    try:
+        result = con.sql(sql)
+        if result is not None:
+            result.show(max_rows=200, max_width=200)
+    except duckdb.Error as error:
+        raise InputError(f"query failed: {str(error).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``meter`` script: one clear line per failure, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="meter", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except MeterlineError as error:
+        if _Settings.debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        return 2
+    except Exception as error:
+        if _Settings.debug:
+            raise
+        err_console.print(
+            f"[bold red]internal error:[/] {type(error).__name__}: {error} "
+            "(run `meter --debug ...` for the traceback, and please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with :func:`main`'s status."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,176 @@
+"""Loading customers and subscriptions from CSV, validated row by row.
+
+``customers.csv``: ``customer_id, name, timezone`` (IANA name; empty means UTC).
+``subscriptions.csv``: ``subscription_id, customer_id, plan_code, start_date``
+and optionally ``end_date`` (exclusive; empty = open-ended) and ``quantity``
+(units of the plan's fixed fees, default 1). Dates are ISO ``YYYY-MM-DD`` in
+the customer's timezone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import available_timezones
+
+import polars as pl
+
+from schemas.errors import InputError
+
+CUSTOMER_COLUMNS = ("customer_id", "name", "timezone")
+SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "plan_code", "start_date")
+LINE = "_line"
+MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Contracts:
+    customers: pl.DataFrame
+    """``customer_id, name, timezone``"""
+    subscriptions: pl.DataFrame
+    """``subscription_id, customer_id, plan_code, start_date, end_date, item_quantity``"""
+    sha256: str
+
+
+def _read_csv(path: Path, required: Collection[str]) -> tuple[pl.DataFrame, bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        frame = pl.read_csv(raw, infer_schema=False, truncate_ragged_lines=False)
+    except pl.exceptions.PolarsError as error:
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"{path}: not a readable CSV file ({first})") from None
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column {missing[0]!r} (needs {', '.join(required)})")
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars())
+    return frame.with_row_index(LINE, offset=2), raw
+
+
+def _fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> None:
+    """Raise one error listing (up to a few of) the lines where ``bad`` holds."""
+    rows = frame.filter(bad.fill_null(value=True)).select(
+        pl.format("line {}: {}", pl.col(LINE), message).alias("m")
+    )
+    if rows.height:
+        more = f" (and {rows.height - MAX_LISTED} more)" if rows.height > MAX_LISTED else ""
+        raise InputError(f"{path}: " + "; ".join(rows["m"].head(MAX_LISTED)) + more)
+
+
+def _fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
+    _fail_on(
+        frame,
+        pl.col(column).is_duplicated(),
+        pl.format("duplicate {} {}", pl.lit(column), pl.col(column)),
+        path,
+    )
+
+
+def load_customers(path: str | Path) -> tuple[pl.DataFrame, bytes]:
+    path = Path(path)
+    frame, raw = _read_csv(path, ("customer_id",))
+    if "name" not in frame.columns:
+        frame = frame.with_columns(pl.col("customer_id").alias("name"))
+    if "timezone" not in frame.columns:
+        frame = frame.with_columns(pl.lit("UTC").alias("timezone"))
+    frame = frame.with_columns(pl.col("timezone").fill_null("UTC"))
+    _fail_on(frame, pl.col("customer_id").is_null(), pl.lit("empty customer_id"), path)
+    _fail_on_duplicates(frame, "customer_id", path)
+    _fail_on(
+        frame,
+        ~pl.col("timezone").is_in(sorted(available_timezones())),
+        pl.format("unknown timezone {} (use an IANA name such as Europe/Paris)", "timezone"),
+        path,
+    )
+    return frame.select(LINE, *CUSTOMER_COLUMNS), raw
+
+
+def _date(column: str) -> pl.Expr:
+    return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
+
+
+def load_subscriptions(
+    path: str | Path, customer_ids: Collection[str], plan_codes: Collection[str]
+) -> tuple[pl.DataFrame, bytes]:
+    path = Path(path)
+    frame, raw = _read_csv(path, SUBSCRIPTION_COLUMNS)
+    for optional in ("end_date", "quantity"):
+        if optional not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(optional))
+    for column in SUBSCRIPTION_COLUMNS:
+        _fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    _fail_on_duplicates(frame, "subscription_id", path)
+    _fail_on(
+        frame,
+        ~pl.col("customer_id").is_in(list(customer_ids)),
+        pl.format("unknown customer {}", "customer_id"),
+        path,
+    )
+    _fail_on(
+        frame,
+        ~pl.col("plan_code").is_in(list(plan_codes)),
+        pl.format("unknown plan {} (not in the catalog)", "plan_code"),
+        path,
+    )
+    for column in ("start_date", "end_date"):
+        _fail_on(
+            frame,
+            _date(column).is_null() & pl.col(column).is_not_null(),
+            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
+            path,
+        )
+    frame = frame.with_columns(
+        _date("start_date"),
+        _date("end_date"),
+        pl.col("quantity").fill_null("1").cast(pl.Int64, strict=False).alias("item_quantity"),
+    )
+    _fail_on(
+        frame,
+        pl.col("item_quantity").is_null() | (pl.col("item_quantity") < 1),
+        pl.format("quantity {} is not a positive whole number", pl.col("quantity")),
+        path,
+    )
+    _fail_on(
+        frame,
+        pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
+        pl.lit("end_date must be after start_date"),
+        path,
+    )
+    _fail_on_overlaps(frame, path)
+    return frame.select(LINE, *SUBSCRIPTION_COLUMNS, "end_date", "item_quantity"), raw
+
+
+def _fail_on_overlaps(frame: pl.DataFrame, path: Path) -> None:
+    """One customer, one active subscription at a time (for now): events must map to one."""
+    ordered = frame.sort("customer_id", "start_date", LINE)
+    previous_end = pl.col("end_date").shift(1).over("customer_id")
+    previous_line = pl.col(LINE).shift(1).over("customer_id")
+    overlapping = pl.col(LINE).shift(1).over("customer_id").is_not_null() & (
+        previous_end.is_null() | (previous_end > pl.col("start_date"))
+    )
+    _fail_on(
+        ordered.with_columns(previous_line.alias("_previous")),
+        overlapping,
+        pl.format(
+            "subscription {} of customer {} overlaps the one on line {}",
+            "subscription_id",
+            "customer_id",
+            "_previous",
+        ),
+        path,
+    )
+
+
+def load_contracts(
+    customers_path: str | Path, subscriptions_path: str | Path, plan_codes: Collection[str]
+) -> Contracts:
+    customers, customers_raw = load_customers(customers_path)
+    subscriptions, subscriptions_raw = load_subscriptions(
+        subscriptions_path, customers["customer_id"].to_list(), plan_codes
+    )
+    digest = hashlib.sha256(customers_raw + b"\0" + subscriptions_raw).hexdigest()
+    return Contracts(customers.drop(LINE), subscriptions.drop(LINE), digest)

@@ -1,0 +1,115 @@
+"""What a finished run looks like, read back from DuckDB, and printed with rich."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from rating.money import minor_unit
+
+EXAMPLE_QUERY = (
+    "SELECT line_number, description, quantity, amount, currency FROM invoice_lines "
+    "WHERE invoice_id = '{invoice_id}' ORDER BY line_number"
+)
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """An amount as finance reads it: grouped, at the currency's minor unit.
+
+    >>> money(Decimal("187690.0000"), "JPY"), money(Decimal("1234.5"), "EUR")
+    ('187,690', '1,234.50')
+    """
+    return f"{amount:,.{minor_unit(currency)}f}"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: dict
+    totals: list[tuple[str, int, Decimal]]
+    """(currency, invoice count, total)"""
+    top_invoices: list[tuple[str, str, str, str, Decimal]]
+    """(currency, invoice_id, customer_id, customer_name, total), top 5 per currency"""
+
+
+def read_summary(db_path: str | Path, run_id: str) -> RunSummary:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        row = con.execute("SELECT * FROM billing_runs WHERE run_id = ?", [run_id]).fetchone()
+        names = [d[0] for d in con.description]
+        totals = con.execute(
+            "SELECT currency, count(*), sum(total) FROM invoices WHERE run_id = ? "
+            "GROUP BY currency ORDER BY currency",
+            [run_id],
+        ).fetchall()
+        top = con.execute(
+            """
+            SELECT currency, invoice_id, customer_id, customer_name, total FROM (
+                SELECT *, row_number() OVER (PARTITION BY currency
+                                             ORDER BY total DESC, invoice_id) AS rank
+                FROM invoices WHERE run_id = ?)
+            WHERE rank <= 5 ORDER BY currency, rank
+            """,
+            [run_id],
+        ).fetchall()
+    finally:
+        con.close()
+    return RunSummary(dict(zip(names, row, strict=True)), totals, top)
+
+
+def print_summary(
+    summary: RunSummary, db_path: str | Path, already_done: bool, console: Console
+) -> None:
+    run = summary.run
+    title = f"Run {run['run_id']}"
+    if already_done:
+        console.print(
+            f"[yellow]Nothing to do:[/] {run['run_id']} already billed these exact inputs; "
+            "showing its results."
+        )
+    counts = Table(title=title, show_header=False, title_justify="left")
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for label, key in (
+        ("events read", "events_read"),
+        ("  rated", "events_rated"),
+        ("  quarantined", "events_quarantined"),
+        ("  duplicate", "events_duplicate"),
+        ("  outside the period", "events_out_of_period"),
+        ("customers billed", "customers_billed"),
+        ("invoices", "invoice_count"),
+        ("rated charges", "rated_charge_count"),
+    ):
+        counts.add_row(label, f"{run[key]:,}")
+    console.print(counts)
+
+    totals = Table(title="Invoices per currency", title_justify="left")
+    totals.add_column("currency")
+    totals.add_column("invoices", justify="right")
+    totals.add_column("total", justify="right")
+    for currency, count, total in summary.totals:
+        totals.add_row(currency, f"{count:,}", money(total, currency))
+    console.print(totals)
+
+    top = Table(title="Top 5 invoices per currency", title_justify="left")
+    for name, justify in (
+        ("currency", "left"),
+        ("invoice", "left"),
+        ("customer", "left"),
+        ("total", "right"),
+    ):
+        top.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for currency, invoice_id, customer_id, customer_name, total in summary.top_invoices:
+        top.add_row(
+            currency, invoice_id, f"{customer_name} ({customer_id})", money(total, currency)
+        )
+    console.print(top)
+
+    console.print(f"Wrote [bold]{Path(db_path).resolve()}[/]. Try:")
+    if summary.top_invoices:
+        sql = EXAMPLE_QUERY.format(invoice_id=summary.top_invoices[0][1])
+        console.print(f'  meter query --db {db_path} "{sql}"', highlight=False, soft_wrap=True)

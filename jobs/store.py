@@ -1,0 +1,67 @@
+"""The DuckDB side: schema creation, the single-transaction write, and run lookups."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from schemas.errors import RunError
+from schemas.tables import OUTPUT_TABLES, ddl
+
+
+@contextmanager
+def connect(db_path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open (creating if needed) a meterline database with every output table."""
+    try:
+        con = duckdb.connect(str(db_path))
+    except duckdb.IOException as error:
+        first = str(error).splitlines()[0]
+        raise RunError(
+            f"{db_path}: cannot open the database ({first}); is another meterline run using it?"
+        ) from None
+    try:
+        con.execute(ddl())
+        yield con
+    finally:
+        con.close()
+
+
+def find_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
+    row = con.execute("SELECT * FROM billing_runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in con.description]
+    return dict(zip(names, row, strict=True))
+
+
+def runs_for_period(con: duckdb.DuckDBPyConnection, billing_period: str) -> list[str]:
+    rows = con.execute(
+        "SELECT run_id FROM billing_runs WHERE billing_period = ? ORDER BY run_id",
+        [billing_period],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def write_run(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
+    """Append every table of one run in one transaction: all of it lands, or none."""
+    unknown = set(tables) - set(OUTPUT_TABLES)
+    if unknown:
+        raise ValueError(f"not output tables: {sorted(unknown)}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in OUTPUT_TABLES:
+            frame = tables.get(name)
+            if frame is None or frame.is_empty():
+                continue
+            columns = ", ".join(f'"{c}"' for c in frame.columns)
+            con.register("incoming", frame.to_arrow())
+            con.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM incoming")
+            con.unregister("incoming")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,1 @@
+"""Metering: meter definitions, reading and validating usage events, de-duplication."""

@@ -1,0 +1,1 @@
+"""Rating: charge models, plans and exact money. Pure functions; no I/O."""

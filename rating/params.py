@@ -1,0 +1,72 @@
+"""Parsing of charge-model parameters from the catalog, collecting every problem.
+
+Each helper appends a message prefixed by the catalog path to ``problems`` and
+returns ``None`` instead of raising, so one load reports all mistakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from schemas.types import PRICE_SCALE, QUANTITY_SCALE
+
+
+def to_decimal(
+    value: Any, path: str, problems: list[str], *, scale: int, allow_negative: bool = False
+) -> Decimal | None:
+    """A catalog number as an exact Decimal with at most ``scale`` fractional digits.
+
+    YAML floats are read as their written text (see ``jobs.catalog``), so
+    ``0.1`` arrives here as ``Decimal('0.1')``, never as a binary float.
+
+    >>> problems = []
+    >>> to_decimal("0.25", "x", problems, scale=9)
+    Decimal('0.25')
+    >>> to_decimal(-1, "x", problems, scale=9), problems
+    (None, ['x: must not be negative, got -1'])
+    """
+    if isinstance(value, bool) or value is None:
+        problems.append(f"{path}: expected a number, got {value!r}")
+        return None
+    if isinstance(value, float):
+        problems.append(f"{path}: write the number as text or a YAML number, not a float")
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        problems.append(f"{path}: expected a number, got {value!r}")
+        return None
+    if not number.is_finite():
+        problems.append(f"{path}: must be a finite number, got {value!r}")
+        return None
+    if number < 0 and not allow_negative:
+        problems.append(f"{path}: must not be negative, got {value}")
+        return None
+    exponent = number.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > scale:
+        problems.append(f"{path}: at most {scale} decimal places allowed, got {value}")
+        return None
+    return number
+
+
+def price(params: Mapping[str, Any], key: str, path: str, problems: list[str]) -> Decimal | None:
+    """A required price parameter (at most 9 decimal places)."""
+    if key not in params:
+        problems.append(f"{path}.{key}: missing")
+        return None
+    return to_decimal(params[key], f"{path}.{key}", problems, scale=PRICE_SCALE)
+
+
+def quantity(value: Any, path: str, problems: list[str]) -> Decimal | None:
+    """A quantity parameter such as a tier bound (at most 6 decimal places)."""
+    return to_decimal(value, path, problems, scale=QUANTITY_SCALE)
+
+
+def reject_unknown(
+    params: Mapping[str, Any], allowed: set[str], path: str, problems: list[str]
+) -> None:
+    """Flag parameters a model does not take: a typo must not pass silently."""
+    for key in sorted(set(params) - allowed):
+        problems.append(f"{path}.{key}: unknown parameter (expected one of {sorted(allowed)})")

@@ -1,0 +1,93 @@
+-- meterline output tables (DuckDB). Keys are stated; amounts are exact decimals.
+-- amount_exact: unrounded, DECIMAL(38,15). amount/subtotal/total: rounded once to the
+-- currency's minor unit (half away from zero), stored at DECIMAL(38,4).
+
+CREATE TABLE IF NOT EXISTS billing_runs (
+    run_id               VARCHAR PRIMARY KEY,   -- run-<period>-<fingerprint of inputs>
+    billing_period       VARCHAR NOT NULL,      -- YYYY-MM
+    status               VARCHAR NOT NULL,      -- completed (a run is written whole or not at all)
+    started_at           TIMESTAMPTZ NOT NULL,
+    finished_at          TIMESTAMPTZ NOT NULL,
+    catalog_sha256       VARCHAR NOT NULL,
+    contracts_sha256     VARCHAR NOT NULL,
+    events_sha256        VARCHAR NOT NULL,
+    source_files         INTEGER NOT NULL,
+    events_read          BIGINT NOT NULL,       -- = rated + quarantined + duplicate + out_of_period
+    events_rated         BIGINT NOT NULL,
+    events_quarantined   BIGINT NOT NULL,
+    events_duplicate     BIGINT NOT NULL,
+    events_out_of_period BIGINT NOT NULL,       -- valid, but for another billing period
+    customers_billed     INTEGER NOT NULL,
+    invoice_count        INTEGER NOT NULL,
+    rated_charge_count   BIGINT NOT NULL,
+    meterline_version    VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS rated_charges (
+    run_id           VARCHAR NOT NULL,
+    billing_period   VARCHAR NOT NULL,
+    subscription_id  VARCHAR NOT NULL,
+    customer_id      VARCHAR NOT NULL,
+    plan_code        VARCHAR NOT NULL,
+    charge_code      VARCHAR NOT NULL,
+    charge_name      VARCHAR NOT NULL,
+    charge_position  INTEGER NOT NULL,          -- order of the charge in its plan
+    charge_model     VARCHAR NOT NULL,
+    meter_code       VARCHAR,                   -- null for fixed fees
+    period_start     TIMESTAMPTZ NOT NULL,      -- [period_start, period_end), UTC instants
+    period_end       TIMESTAMPTZ NOT NULL,
+    dimensions       VARCHAR NOT NULL,          -- JSON object of group_by values, '{}' if none
+    quantity         DECIMAL(38,6) NOT NULL,
+    event_count      BIGINT NOT NULL,
+    amount_exact     DECIMAL(38,15) NOT NULL,
+    amount           DECIMAL(38,4) NOT NULL,
+    currency         VARCHAR NOT NULL,
+    tier_breakdown   STRUCT(tier INTEGER, units DECIMAL(38,6), unit_price DECIMAL(38,9),
+                            flat_fee DECIMAL(38,15), amount DECIMAL(38,15))[],
+    PRIMARY KEY (run_id, subscription_id, charge_code, dimensions)
+);
+
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_id      VARCHAR PRIMARY KEY,        -- INV-YYYYMM-NNNNNN
+    run_id          VARCHAR NOT NULL,
+    billing_period  VARCHAR NOT NULL,
+    customer_id     VARCHAR NOT NULL,
+    customer_name   VARCHAR NOT NULL,
+    currency        VARCHAR NOT NULL,
+    period_start    TIMESTAMPTZ NOT NULL,
+    period_end      TIMESTAMPTZ NOT NULL,
+    issue_date      DATE NOT NULL,
+    status          VARCHAR NOT NULL,           -- issued: never updated afterwards
+    line_count      INTEGER NOT NULL,
+    subtotal        DECIMAL(38,4) NOT NULL,     -- sum of line amounts, exactly
+    total           DECIMAL(38,4) NOT NULL      -- subtotal + taxes (none yet)
+);
+
+CREATE TABLE IF NOT EXISTS invoice_lines (
+    invoice_id       VARCHAR NOT NULL,
+    line_number      INTEGER NOT NULL,
+    run_id           VARCHAR NOT NULL,
+    customer_id      VARCHAR NOT NULL,
+    subscription_id  VARCHAR NOT NULL,
+    plan_code        VARCHAR NOT NULL,
+    charge_code      VARCHAR NOT NULL,
+    description      VARCHAR NOT NULL,
+    meter_code       VARCHAR,
+    dimensions       VARCHAR NOT NULL,
+    period_start     TIMESTAMPTZ NOT NULL,
+    period_end       TIMESTAMPTZ NOT NULL,
+    quantity         DECIMAL(38,6) NOT NULL,
+    amount           DECIMAL(38,4) NOT NULL,
+    currency         VARCHAR NOT NULL,
+    PRIMARY KEY (invoice_id, line_number)
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    run_id       VARCHAR NOT NULL,
+    source_file  VARCHAR NOT NULL,
+    row_number   BIGINT NOT NULL,               -- 1-based row in source_file
+    event_id     VARCHAR,
+    field        VARCHAR NOT NULL,
+    reason       VARCHAR NOT NULL,              -- see QuarantineReason
+    detail       VARCHAR NOT NULL
+);

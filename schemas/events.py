@@ -1,0 +1,110 @@
+"""The usage-event contract: what a Parquet file of events must look like.
+
+Required columns: ``event_id`` (string, the idempotency key), ``customer_id``
+(string), ``event_type`` (string) and ``timestamp`` (timezone-aware; stored as
+UTC). Every other column is an event property that meters may measure, filter
+or group by. Row-level problems (a null id, an unknown customer, ...) quarantine
+the row; file-level problems (a missing or mistyped column) reject the file.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas.errors import InputError
+from schemas.types import QUANTITY, TIMESTAMP
+
+EVENT_ID = "event_id"
+CUSTOMER_ID = "customer_id"
+EVENT_TYPE = "event_type"
+TIMESTAMP_COLUMN = "timestamp"
+
+REQUIRED_COLUMNS: dict[str, pl.DataType] = {
+    EVENT_ID: pl.String(),
+    CUSTOMER_ID: pl.String(),
+    EVENT_TYPE: pl.String(),
+    TIMESTAMP_COLUMN: TIMESTAMP,
+}
+
+SOURCE_FILE = "source_file"
+ROW_NUMBER = "row_number"
+"""Lineage columns added at read time: the file and the 1-based row of each event."""
+
+MAX_ID_LENGTH = 256
+
+EVENT_FILE_SCHEMA = pa.DataFrameSchema(
+    {name: pa.Column(dtype, nullable=True) for name, dtype in REQUIRED_COLUMNS.items()},
+    strict=False,
+    name="usage events",
+)
+"""File-level contract, checked on the (normalised) column schema of each file."""
+
+
+class QuarantineReason(StrEnum):
+    """Why a row was set aside instead of rated. Stored in ``quarantine.reason``."""
+
+    MISSING_FIELD = "missing_field"
+    ID_TOO_LONG = "id_too_long"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    UNKNOWN_CUSTOMER = "unknown_customer"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    INVALID_PROPERTY = "invalid_property"
+    NO_ACTIVE_SUBSCRIPTION = "no_active_subscription"
+
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    SOURCE_FILE: pl.String(),
+    ROW_NUMBER: pl.Int64(),
+    EVENT_ID: pl.String(),
+    "field": pl.String(),
+    "reason": pl.String(),
+    "detail": pl.String(),
+}
+
+
+def check_event_file_schema(schema: pl.Schema, source: str) -> None:
+    """Raise :class:`InputError` unless a file's columns satisfy the contract.
+
+    Runs pandera on an empty frame of the file's schema, so it costs nothing
+    however large the file is.
+
+    >>> check_event_file_schema(pl.Schema({"customer_id": pl.String}), "a.parquet")
+    Traceback (most recent call last):
+    ...
+    schemas.errors.InputError: a.parquet: missing required column 'event_id' ...
+    """
+    missing = [name for name in REQUIRED_COLUMNS if name not in schema]
+    if missing:
+        raise InputError(
+            f"{source}: missing required column {missing[0]!r} "
+            f"(usage events need {', '.join(REQUIRED_COLUMNS)})"
+        )
+    try:
+        EVENT_FILE_SCHEMA.validate(pl.DataFrame(schema=schema), lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        column, expected = cases["column"][0], cases["check"][0]
+        raise InputError(
+            f"{source}: column {column!r} has type {schema[column]}, expected {expected}"
+        ) from None
+
+
+def property_as_quantity(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A measured event property as an exact quantity, or null where it is not a number.
+
+    Converted once per event, before any aggregation, so sums are exact and do
+    not depend on row order (a float sum would). Floats keep 6 decimals.
+
+    >>> frame = pl.DataFrame({"gb": [1.5, float("nan"), None]})
+    >>> frame.select(property_as_quantity("gb", pl.Float64)).to_series().to_list()
+    [Decimal('1.500000'), None, None]
+    """
+    column = pl.col(name)
+    if dtype.is_float():
+        column = pl.when(column.is_finite()).then(column)
+    elif not (dtype.is_numeric() or dtype == pl.String):
+        return pl.lit(None, dtype=QUANTITY).alias(name)
+    return column.cast(QUANTITY, strict=False).alias(name)

@@ -1,0 +1,50 @@
+"""Frame shapes of the DuckDB output tables (the DDL is in ``ddl.sql`` beside this)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import polars as pl
+
+from schemas.types import AMOUNT, PRICE, QUANTITY, ROUNDED_AMOUNT, TIMESTAMP
+
+TIER_BREAKDOWN = pl.List(
+    pl.Struct(
+        {
+            "tier": pl.Int32(),
+            "units": QUANTITY,
+            "unit_price": PRICE,
+            "flat_fee": AMOUNT,
+            "amount": AMOUNT,
+        }
+    )
+)
+
+RATED_CHARGE_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "billing_period": pl.String(),
+    "subscription_id": pl.String(),
+    "customer_id": pl.String(),
+    "plan_code": pl.String(),
+    "charge_code": pl.String(),
+    "charge_name": pl.String(),
+    "charge_position": pl.Int32(),
+    "charge_model": pl.String(),
+    "meter_code": pl.String(),
+    "period_start": TIMESTAMP,
+    "period_end": TIMESTAMP,
+    "dimensions": pl.String(),
+    "quantity": QUANTITY,
+    "event_count": pl.Int64(),
+    "amount_exact": AMOUNT,
+    "amount": ROUNDED_AMOUNT,
+    "currency": pl.String(),
+    "tier_breakdown": TIER_BREAKDOWN,
+}
+
+OUTPUT_TABLES = ("billing_runs", "rated_charges", "invoices", "invoice_lines", "quarantine")
+
+
+def ddl() -> str:
+    """The DuckDB DDL of every output table (idempotent: CREATE ... IF NOT EXISTS)."""
+    return resources.files("schemas").joinpath("ddl.sql").read_text(encoding="utf-8")
