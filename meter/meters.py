@@ -46,13 +46,13 @@ def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{path}: expected a mapping")
         return None
-    for key in sorted(set(raw) - _MAPPING_KEYS):
-        problems.append(f"{path}.{key}: unknown key (expected one of {sorted(_MAPPING_KEYS)})")
     code, event_type = raw.get("code"), raw.get("event_type")
     if isinstance(code, str) and code:
         path = f"meters.{code}"
     else:
         problems.append(f"{path}.code: missing or not a text value")
+    for key in sorted(set(raw) - _MAPPING_KEYS):
+        problems.append(f"{path}.{key}: unknown key (expected one of {sorted(_MAPPING_KEYS)})")
     if not isinstance(event_type, str) or not event_type:
         problems.append(f"{path}.event_type: missing or not a text value")
     aggregation_text = raw.get("aggregation")

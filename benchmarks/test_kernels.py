@@ -1,0 +1,130 @@
+"""Micro-benchmarks of the billing kernels on ~1M in-memory rows.
+
+Run with benchmarks enabled (pyproject's addopts disable them)::
+
+    .venv/bin/python -m pytest benchmarks -q --benchmark-enable --benchmark-only -p no:doctest
+
+Without ``--benchmark-enable`` every case runs its kernel once, as a smoke test.
+The inputs come from the project's own generator and reader (one Parquet file
+in a session temp dir), pushed through the same steps as ``run_billing`` up to
+the kernel under test, so their shapes and types are the real ones.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import polars as pl
+import pytest
+
+from aggregation.periods import billable_subscriptions, customer_periods, parse_billing_period
+from aggregation.usage import BILLING_STATUS, BillingStatus, aggregate_usage, assign_subscriptions
+from jobs.billing import validate_events
+from jobs.catalog import load_catalog
+from jobs.contracts import load_contracts
+from jobs.generate import generate
+from meter.dedup import IS_DUPLICATE, mark_duplicates
+from meter.sources import read_events
+from meter.validate import REASON, classify
+from rating.models.graduated import GraduatedSpec, Tier
+from rating.models.graduated import price as graduated_price
+from rating.models.per_unit import PerUnitSpec
+from rating.models.per_unit import price as per_unit_price
+from schemas.types import QUANTITY
+
+ROWS = 1_000_000
+PERIOD = "2026-10"
+TIERS = GraduatedSpec(
+    (Tier(Decimal(100), Decimal("0.10")), Tier(Decimal(1000), Decimal("0.08")), Tier(None, Decimal("0.05")))
+)
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kernels")
+    data = generate(
+        out,
+        ROWS,
+        files=1,
+        billing_period=PERIOD,
+        duplicate_share=0.02,
+        malformed_share=0.005,
+    )
+    catalog = load_catalog(out / "catalog.yaml")
+    contracts = load_contracts(out / "customers.csv", out / "subscriptions.csv", catalog.plans)
+    events = read_events([str(path) for path in data.event_files]).collect()
+    return catalog, contracts, events
+
+
+@pytest.fixture(scope="session")
+def valid_events(generated):
+    """Events that passed ``classify``: the input of ``mark_duplicates``."""
+    catalog, contracts, events = generated
+    classified = classify(
+        events.lazy(), contracts.customers["customer_id"].to_list(), catalog.meters.values()
+    ).collect()
+    return classified.filter(pl.col(REASON).is_null())
+
+
+@pytest.fixture(scope="session")
+def rated_events(generated):
+    """Validated, de-duplicated events assigned to subscriptions, as ``run_billing`` has them."""
+    catalog, contracts, events = generated
+    accepted = validate_events(events, contracts, catalog).accepted
+    period = parse_billing_period(PERIOD)
+    periods = customer_periods(contracts.customers, period)
+    billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period)
+    assigned = assign_subscriptions(accepted.lazy(), periods, billable).collect()
+    return assigned.filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
+
+
+@pytest.fixture(scope="session")
+def quantities():
+    """~1M Decimal(38, 6) quantities spread over all three tiers of ``TIERS``."""
+    rng = np.random.default_rng(11)
+    values = np.round(rng.lognormal(mean=5.5, sigma=1.5, size=ROWS), 3)
+    return pl.DataFrame({"quantity": values}).select(pl.col("quantity").cast(QUANTITY))
+
+
+@pytest.mark.benchmark(group="rating")
+def test_graduated_price(benchmark, quantities):
+    expr = graduated_price(pl.col("quantity"), TIERS).alias("amount")
+    result = benchmark(quantities.select, expr)
+    assert result.height == quantities.height
+    assert result["amount"].null_count() == 0
+    # Worked example of rating.models.graduated: 1,250 units cost 94.50.
+    check = pl.DataFrame({"quantity": [Decimal(1250)]}, schema={"quantity": QUANTITY})
+    assert check.select(expr).item() == Decimal("94.5")
+
+
+@pytest.mark.benchmark(group="rating")
+def test_per_unit_price(benchmark, quantities):
+    expr = per_unit_price(pl.col("quantity"), PerUnitSpec(Decimal("0.002"))).alias("amount")
+    result = benchmark(quantities.select, expr)
+    assert result.height == quantities.height
+
+
+@pytest.mark.benchmark(group="aggregate")
+def test_aggregate_usage(benchmark, generated, rated_events):
+    catalog, _, _ = generated
+    meters = list(catalog.meters.values())
+    usage = benchmark(lambda: aggregate_usage(rated_events.lazy(), meters).collect())
+    assert int(usage["event_count"].sum()) == rated_events.height
+
+
+@pytest.mark.benchmark(group="ingest")
+def test_mark_duplicates(benchmark, valid_events):
+    marked = benchmark(lambda: mark_duplicates(valid_events.lazy()).collect())
+    duplicates = int(marked[IS_DUPLICATE].sum())
+    assert 0 < duplicates < marked.height * 0.05
+
+
+@pytest.mark.benchmark(group="ingest")
+def test_classify(benchmark, generated):
+    catalog, contracts, events = generated
+    customers = contracts.customers["customer_id"].to_list()
+    meters = list(catalog.meters.values())
+    classified = benchmark(lambda: classify(events.lazy(), customers, meters).collect())
+    quarantined = classified[REASON].is_not_null().sum()
+    assert 0 < quarantined < events.height * 0.05
