@@ -33,7 +33,7 @@ test: install-dev lint
 
 bench: install-dev
 	$(BIN)/python benchmarks/run.py --events $(EVENTS)
-	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only -p no:doctest
+	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only
 
 clean:
 	rm -rf $(VENV) meterline.duckdb build *.egg-info

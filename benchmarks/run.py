@@ -7,7 +7,8 @@ one process:
 1. runs the stages of ``jobs.billing.run_billing`` one by one, calling the
    same functions in the same order, and times each;
 2. runs ``run_billing`` itself end to end on a fresh DuckDB file;
-3. times the bare baseline, a streaming Polars scan + group_by of the same files.
+3. times the bare baseline, a streaming Polars scan + group_by of the same files
+   (median of three runs: it is short, and every ratio is divided by it).
 
 Usage, from the repository root::
 
@@ -28,6 +29,7 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
+from typing import NamedTuple
 
 import polars as pl
 
@@ -66,6 +69,8 @@ from schemas.events import QUARANTINE_SCHEMA
 
 PERIOD = "2026-10"
 SETUP = "setup"
+BASELINE_REPEATS = 3
+"""The bare baseline is short and noisy: its median over this many runs is the unit."""
 """Work run_billing does before its first timed stage: catalog, contracts, fingerprint."""
 
 
@@ -76,12 +81,13 @@ def _ru_maxrss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _vm_hwm_kib() -> int | None:
+def _status_kib(field_name: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (VmRSS: now, VmHWM: peak since the last reset)."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:
         return None
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    match = re.search(rf"^{field_name}:\s+(\d+) kB", status, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 
@@ -94,36 +100,46 @@ def _reset_hwm() -> bool:
     return True
 
 
+class Memory(NamedTuple):
+    """RSS in KiB around one stage: at its start, its own peak, and the process peak so far."""
+
+    start: int | None
+    stage_peak: int | None
+    process_peak: int
+
+
 @dataclass
 class Rss:
     """Peak RSS per stage (VmHWM reset at each stage start) and of the process so far.
 
     Resetting VmHWM also lowers ``ru_maxrss``, so the process peak is kept here
-    as the running maximum of every reading.
+    as the running maximum of every reading. RSS at a stage's start includes
+    memory the allocators kept from earlier stages, so a stage's peak is only
+    its own growth above that start.
     """
 
     process_peak: int = 0
     per_stage: bool = True
+    _start: int | None = None
 
     def start(self) -> None:
         self.process_peak = max(self.process_peak, _ru_maxrss_kib())
         if self.per_stage:
             self.per_stage = _reset_hwm()
+        self._start = _status_kib("VmRSS")
 
-    def stop(self) -> tuple[int | None, int]:
-        """(peak RSS KiB during the stage or None, process peak RSS KiB so far)."""
+    def stop(self) -> Memory:
         ru = _ru_maxrss_kib()
-        stage = _vm_hwm_kib() if self.per_stage else None
+        stage = _status_kib("VmHWM") if self.per_stage else None
         self.process_peak = max(self.process_peak, ru, stage or 0)
-        return stage, self.process_peak
+        return Memory(self._start, stage, self.process_peak)
 
 
 @dataclass
 class Row:
     stage: str
     seconds: float
-    stage_rss: int | None = None
-    process_rss: int | None = None
+    memory: Memory | None = None
 
 
 @dataclass
@@ -143,8 +159,7 @@ class Recorder:
         if self._name is None:
             return
         seconds = time.perf_counter() - self._started
-        stage_rss, process_rss = self.rss.stop()
-        self.rows.append(Row(self._name, seconds, stage_rss, process_rss))
+        self.rows.append(Row(self._name, seconds, self.rss.stop()))
         print(f"  {self._name:<10} {seconds:9.2f} s", file=sys.stderr, flush=True)
         self._name = None
 
@@ -250,12 +265,21 @@ def staged_run(inputs: RunInputs, db_path: Path, rec: Recorder) -> dict[str, int
     return counts
 
 
+def _overall(memories: list[Memory | None]) -> Memory | None:
+    """One Memory over consecutive stages: first start, highest stage peak, last process peak."""
+    known = [m for m in memories if m is not None]
+    if not known:
+        return None
+    peaks = [m.stage_peak for m in known if m.stage_peak is not None]
+    return Memory(known[0].start, max(peaks) if peaks else None, known[-1].process_peak)
+
+
 def end_to_end(inputs: RunInputs, db_path: Path, rss: Rss) -> tuple[list[Row], Row, dict]:
     """run_billing as shipped: its own stage seconds, peak RSS per stage via ``on_stage``."""
-    peaks: list[tuple[int | None, int]] = []
+    memories: list[Memory] = []
 
     def on_stage(_name: str) -> None:
-        peaks.append(rss.stop())  # closes the previous window (setup for "read")
+        memories.append(rss.stop())  # closes the previous window (setup for "read")
         rss.start()
 
     gc.collect()
@@ -263,31 +287,36 @@ def end_to_end(inputs: RunInputs, db_path: Path, rss: Rss) -> tuple[list[Row], R
     started = time.perf_counter()
     result = run_billing(inputs, db_path, on_stage=on_stage)
     wall = time.perf_counter() - started
-    peaks.append(rss.stop())
+    memories.append(rss.stop())
     assert not result.already_done, f"{db_path} is not fresh"
+    # Setup, fingerprint and the counts run outside run_billing's stage timers.
     other = wall - sum(result.seconds.values())
-    setup_peak = peaks[0]
-    rows = [Row(f"{SETUP} + counts", other, *setup_peak)]
+    rows = [Row(f"{SETUP} + counts", other, memories[0])]
     rows += [
-        Row(name, result.seconds[name], *peak)
-        for name, peak in zip(STAGES, peaks[1:], strict=True)
+        Row(name, result.seconds[name], memory)
+        for name, memory in zip(STAGES, memories[1:], strict=True)
     ]
-    total = Row("run_billing wall", wall, max(p[0] or 0 for p in peaks) or None, peaks[-1][1])
-    return rows, total, result.counts
+    return rows, Row("run_billing wall", wall, _overall(memories)), result.counts
 
 
-def bare_baseline(files: list[str], rss: Rss) -> Row:
+def bare_baseline(
+    files: list[str], rss: Rss, repeats: int = BASELINE_REPEATS
+) -> tuple[Row, list[float]]:
+    """The streaming scan + group_by, ``repeats`` times; its row carries the median time."""
     gc.collect()
     rss.start()
-    started = time.perf_counter()
-    (
-        pl.scan_parquet(files)
-        .group_by("customer_id", "event_type")
-        .agg(pl.len(), pl.col("gb").sum())
-        .collect(engine="streaming")
-    )
-    seconds = time.perf_counter() - started
-    return Row("bare scan + group_by", seconds, *rss.stop())
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        (
+            pl.scan_parquet(files)
+            .group_by("customer_id", "event_type")
+            .agg(pl.len(), pl.col("gb").sum())
+            .collect(engine="streaming")
+        )
+        times.append(time.perf_counter() - started)
+    print(f"  bare runs: {', '.join(f'{t:.2f}' for t in times)} s", file=sys.stderr)
+    return Row(f"bare (median of {repeats})", statistics.median(times), rss.stop()), times
 
 
 # --------------------------------------------------------------------------- report
@@ -302,6 +331,7 @@ def _environment() -> str:
         f"numba {version('numba')}",
         f"pyarrow {version('pyarrow')}",
         f"cpus {os.cpu_count()}",
+        "load avg {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
         f"polars threads {pl.thread_pool_size()}",
         f"POLARS_MAX_THREADS={threads}" if threads else "POLARS_MAX_THREADS unset",
     ]
@@ -314,8 +344,8 @@ def _kib(value: int | None) -> str:
 
 def print_table(title: str, rows: list[Row | None], events: int, bare: float) -> None:
     header = (
-        f"{'stage':<22} {'seconds':>9} {'events/s':>13} {'x bare':>7} "
-        f"{'stage peak RSS KiB':>19} {'process peak RSS KiB':>21}"
+        f"{'stage':<22} {'seconds':>8} {'events/s':>12} {'x bare':>7} "
+        f"{'RSS start KiB':>14} {'stage peak KiB':>15} {'process peak KiB':>17}"
     )
     print(f"\n{title}")
     print(header)
@@ -325,9 +355,11 @@ def print_table(title: str, rows: list[Row | None], events: int, bare: float) ->
             print("-" * len(header))
             continue
         rate = f"{events / row.seconds:,.0f}" if row.seconds > 0 else "inf"
+        memory = row.memory or Memory(None, None, 0)
         print(
-            f"{row.stage:<22} {row.seconds:9.2f} {rate:>13} {row.seconds / bare:6.2f}x "
-            f"{_kib(row.stage_rss):>19} {_kib(row.process_rss):>21}"
+            f"{row.stage:<22} {row.seconds:8.2f} {rate:>12} {row.seconds / bare:6.2f}x "
+            f"{_kib(memory.start):>14} {_kib(memory.stage_peak):>15} "
+            f"{_kib(memory.process_peak or None):>17}"
         )
 
 
@@ -396,15 +428,14 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
     print("run_billing end to end ...", file=sys.stderr)
     e2e_rows, e2e_total, e2e_counts = end_to_end(inputs, workdir / "run_billing.duckdb", rss)
     print("bare baseline ...", file=sys.stderr)
-    bare = bare_baseline(files, rss)
+    bare, bare_times = bare_baseline(files, rss)
 
     events = staged_counts["events_read"]
     stage_rows = [row for row in rec.rows if row.stage != SETUP]
     staged_total = Row(
         "sum of stages",
         sum(row.seconds for row in stage_rows),
-        max((row.stage_rss or 0) for row in stage_rows) or None,
-        rec.rows[-1].process_rss,
+        _overall([row.memory for row in stage_rows]),
     )
     setup_rows = [row for row in rec.rows if row.stage == SETUP]
     print_table(
@@ -419,15 +450,20 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
         events,
         bare.seconds,
     )
-    print_table("bare baseline (same process, same files):", [bare], events, bare.seconds)
-    print(f"\nevents read: {events:,}; counts: {staged_counts}")
+    print_table(
+        "bare baseline: scan_parquet + group_by(customer_id, event_type), streaming, same files:",
+        [bare],
+        events,
+        bare.seconds,
+    )
+    print(f"bare runs: {', '.join(f'{t:.2f} s' for t in bare_times)}")
+    print("\nload avg at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(f"events read: {events:,}; counts: {staged_counts}")
     same = "yes" if staged_counts == e2e_counts else f"NO: run_billing gave {e2e_counts}"
     print(f"staged counts equal run_billing's: {same}")
     if not rss.per_stage:
         print("note: /proc/self/clear_refs unavailable; stage peaks not measured")
-    print(
-        f"peak RSS of the process: {rss.process_peak:,} KiB ({rss.process_peak / 2**20:.2f} GiB)"
-    )
+    print(f"peak RSS of the process: {rss.process_peak:,} KiB ({rss.process_peak / 2**20:.2f} GiB)")
     return 0
 
 

@@ -36,7 +36,11 @@ from schemas.types import QUANTITY
 ROWS = 1_000_000
 PERIOD = "2026-10"
 TIERS = GraduatedSpec(
-    (Tier(Decimal(100), Decimal("0.10")), Tier(Decimal(1000), Decimal("0.08")), Tier(None, Decimal("0.05")))
+    (
+        Tier(Decimal(100), Decimal("0.10")),
+        Tier(Decimal(1000), Decimal("0.08")),
+        Tier(None, Decimal("0.05")),
+    )
 )
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from jobs.billing import RunInputs, run_billing
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 
@@ -18,8 +20,6 @@ def sample_dir() -> Path:
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped sample, billed once for the whole session (2026-10)."""
-    from jobs.billing import RunInputs, run_billing
-
     db = tmp_path_factory.mktemp("sample") / "sample.duckdb"
     run_billing(
         RunInputs(

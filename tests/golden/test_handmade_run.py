@@ -92,8 +92,11 @@ EVENTS = [
 # tokyo, yen plan: 1000 + 3 calls (t1, t2, t4) x 0.4 = 1.2 -> 1  = 1001
 # late, basic plan from 15 Oct (no proration yet): 10.00 + 1 x 0.125 -> 0.13, storage 0
 #   total: 10.00 + 0.13 + 0.00                                   = 10.13
-EXPECTED_TOTALS = {"paris": ("EUR", D("29.51")), "tokyo": ("JPY", D("1001")),
-                   "late": ("EUR", D("10.13"))}
+EXPECTED_TOTALS = {
+    "paris": ("EUR", D("29.51")),
+    "tokyo": ("JPY", D("1001")),
+    "late": ("EUR", D("10.13")),
+}
 
 
 def write_inputs(root: Path, events: list[tuple], files: int = 1) -> RunInputs:
@@ -102,16 +105,27 @@ def write_inputs(root: Path, events: list[tuple], files: int = 1) -> RunInputs:
     (root / "subscriptions.csv").write_text(SUBSCRIPTIONS)
     frame = pl.DataFrame(
         events,
-        schema={"event_id": pl.String, "customer_id": pl.String, "event_type": pl.String,
-                "timestamp": pl.String, "region": pl.String, "gb": pl.Float64},
+        schema={
+            "event_id": pl.String,
+            "customer_id": pl.String,
+            "event_type": pl.String,
+            "timestamp": pl.String,
+            "region": pl.String,
+            "gb": pl.Float64,
+        },
         orient="row",
     ).with_columns(pl.col("timestamp").str.to_datetime().dt.replace_time_zone("UTC"))
     (root / "events").mkdir()
     size = -(-frame.height // files)
     for index in range(files):
         frame.slice(index * size, size).write_parquet(root / "events" / f"part-{index}.parquet")
-    return RunInputs("2026-10", root / "catalog.yaml", root / "customers.csv",
-                     root / "subscriptions.csv", [str(root / "events")])
+    return RunInputs(
+        "2026-10",
+        root / "catalog.yaml",
+        root / "customers.csv",
+        root / "subscriptions.csv",
+        [str(root / "events")],
+    )
 
 
 def totals(db: Path) -> dict[str, tuple[str, Decimal]]:
@@ -126,11 +140,22 @@ def test_invoices_match_hand_computed_totals(tmp_path: Path):
     assert totals(tmp_path / "out.duckdb") == EXPECTED_TOTALS
     # 17 rows: rated p1 p2 p3 p4 p5 t1 t2 t4 l2 = 9; duplicate p2 = 1;
     # quarantined p6 l1 x1 x2 (no id) = 5; out of period p7 t3 = 2.
-    assert {k: result.counts[k] for k in (
-        "events_read", "events_rated", "events_duplicate", "events_quarantined",
-        "events_out_of_period")} == {
-        "events_read": 17, "events_rated": 9, "events_duplicate": 1,
-        "events_quarantined": 5, "events_out_of_period": 2}
+    assert {
+        k: result.counts[k]
+        for k in (
+            "events_read",
+            "events_rated",
+            "events_duplicate",
+            "events_quarantined",
+            "events_out_of_period",
+        )
+    } == {
+        "events_read": 17,
+        "events_rated": 9,
+        "events_duplicate": 1,
+        "events_quarantined": 5,
+        "events_out_of_period": 2,
+    }
 
 
 @pytest.mark.integration
@@ -178,8 +203,10 @@ def test_rerun_is_a_no_op(tmp_path: Path):
     assert not first.already_done and second.already_done
     assert second.run_id == first.run_id and second.counts == first.counts
     with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as con:
-        counts = [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("billing_runs", "invoices", "invoice_lines", "rated_charges")]
+        counts = [
+            con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("billing_runs", "invoices", "invoice_lines", "rated_charges")
+        ]
     assert counts == [1, 3, 9, 9]
 
 

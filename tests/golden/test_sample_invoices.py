@@ -49,33 +49,64 @@ def fee(amount: str):
 
 
 PLANS = {
-    "starter": ("EUR", fee("29.00"), [
-        per_unit("api_calls", "0.002"),
-        tiered("storage_gb", [(D(100), D("0.10"), D(0)), (D(1000), D("0.08"), D(0)),
-                              (None, D("0.05"), D(0))]),
-    ]),
-    "pro": ("EUR", fee("199.00"), [
-        tiered("api_calls", [(D(10000), D(0), D(0)), (D(100000), D("0.001"), D(0)),
-                             (None, D("0.0005"), D(0))]),
-        per_unit("storage_gb", "0.06"),
-        per_unit("compute_seconds", "0.00002"),
-        per_unit("payment_volume", "0.005"),
-    ]),
-    "scale_usd": ("USD", fee("499.00"), [
-        tiered("api_calls", [(D(50000), D(0), D(0)), (D(500000), D("0.0008"), D(25)),
-                             (None, D("0.0004"), D(0))]),
-        tiered("compute_seconds", [(D(1000000), D("0.000015"), D(0)),
-                                   (None, D("0.00001"), D(0))]),
-        per_unit("storage_gb", "0.05"),
-        per_unit("payment_volume", "0.0035"),
-    ]),
-    "tokyo_jpy": ("JPY", fee("30000"), [
-        per_unit("api_calls", "0.25"),
-        per_unit("storage_gb", "12.5"),
-    ]),
+    "starter": (
+        "EUR",
+        fee("29.00"),
+        [
+            per_unit("api_calls", "0.002"),
+            tiered(
+                "storage_gb",
+                [(D(100), D("0.10"), D(0)), (D(1000), D("0.08"), D(0)), (None, D("0.05"), D(0))],
+            ),
+        ],
+    ),
+    "pro": (
+        "EUR",
+        fee("199.00"),
+        [
+            tiered(
+                "api_calls",
+                [(D(10000), D(0), D(0)), (D(100000), D("0.001"), D(0)), (None, D("0.0005"), D(0))],
+            ),
+            per_unit("storage_gb", "0.06"),
+            per_unit("compute_seconds", "0.00002"),
+            per_unit("payment_volume", "0.005"),
+        ],
+    ),
+    "scale_usd": (
+        "USD",
+        fee("499.00"),
+        [
+            tiered(
+                "api_calls",
+                [
+                    (D(50000), D(0), D(0)),
+                    (D(500000), D("0.0008"), D(25)),
+                    (None, D("0.0004"), D(0)),
+                ],
+            ),
+            tiered(
+                "compute_seconds", [(D(1000000), D("0.000015"), D(0)), (None, D("0.00001"), D(0))]
+            ),
+            per_unit("storage_gb", "0.05"),
+            per_unit("payment_volume", "0.0035"),
+        ],
+    ),
+    "tokyo_jpy": (
+        "JPY",
+        fee("30000"),
+        [
+            per_unit("api_calls", "0.25"),
+            per_unit("storage_gb", "12.5"),
+        ],
+    ),
 }
-METER_OF = {"api_call": "api_calls", "storage": "storage_gb", "compute": "compute_seconds",
-            "payment": "payment_volume"}
+METER_OF = {
+    "api_call": "api_calls",
+    "storage": "storage_gb",
+    "compute": "compute_seconds",
+    "payment": "payment_volume",
+}
 PROPERTY_OF = {"storage": "gb", "compute": "cpu_seconds", "payment": "amount"}
 
 
@@ -86,17 +117,22 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def month_bounds(timezone: str) -> tuple[datetime, datetime]:
     tz = ZoneInfo(timezone)
-    return (datetime(2026, 10, 1, tzinfo=tz).astimezone(UTC),
-            datetime(2026, 11, 1, tzinfo=tz).astimezone(UTC))
+    return (
+        datetime(2026, 10, 1, tzinfo=tz).astimezone(UTC),
+        datetime(2026, 11, 1, tzinfo=tz).astimezone(UTC),
+    )
 
 
 def expected_invoice_total(sample_dir: Path, customer_id: str) -> tuple[str, Decimal]:
-    customer = next(c for c in read_csv(sample_dir / "customers.csv")
-                    if c["customer_id"] == customer_id)
-    subscription = next(s for s in read_csv(sample_dir / "subscriptions.csv")
-                        if s["customer_id"] == customer_id)
+    customer = next(
+        c for c in read_csv(sample_dir / "customers.csv") if c["customer_id"] == customer_id
+    )
+    subscription = next(
+        s for s in read_csv(sample_dir / "subscriptions.csv") if s["customer_id"] == customer_id
+    )
     assert subscription["end_date"] == "" and date.fromisoformat(
-        subscription["start_date"]) <= date(2026, 10, 1), "pick a full-month customer"
+        subscription["start_date"]
+    ) <= date(2026, 10, 1), "pick a full-month customer"
     start, end = month_bounds(customer["timezone"])
 
     seen: set[str] = set()

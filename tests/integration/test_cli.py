@@ -20,7 +20,12 @@ pytestmark = pytest.mark.integration
 
 def meter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [METER, *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False,
+        [METER, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
         env={"PATH": str(Path(sys.executable).parent), "COLUMNS": "200", "HOME": "/tmp"},
     )
 
@@ -58,10 +63,18 @@ def inputs(tmp_path: Path, sample_dir: Path) -> Path:
 
 def bill(root: Path, *events: str) -> subprocess.CompletedProcess[str]:
     return meter(
-        "bill", "--period", "2026-10", "--catalog", str(root / "catalog.yaml"),
-        "--customers", str(root / "customers.csv"),
-        "--subscriptions", str(root / "subscriptions.csv"),
-        "--db", str(root / "out.duckdb"), *events,
+        "bill",
+        "--period",
+        "2026-10",
+        "--catalog",
+        str(root / "catalog.yaml"),
+        "--customers",
+        str(root / "customers.csv"),
+        "--subscriptions",
+        str(root / "subscriptions.csv"),
+        "--db",
+        str(root / "out.duckdb"),
+        *events,
     )
 
 
@@ -114,8 +127,12 @@ def test_file_that_is_not_parquet(inputs: Path):
 def test_naive_timestamps_are_rejected(inputs: Path):
     path = inputs / "events.parquet"
     pl.DataFrame(
-        {"event_id": ["e"], "customer_id": ["c"], "event_type": ["api_call"],
-         "timestamp": [datetime(2026, 10, 1)]}
+        {
+            "event_id": ["e"],
+            "customer_id": ["c"],
+            "event_type": ["api_call"],
+            "timestamp": [datetime(2026, 10, 1)],
+        }
     ).write_parquet(path)
     assert_one_line_error(bill(inputs, str(path)), str(path), "no time zone")
 
@@ -123,8 +140,12 @@ def test_naive_timestamps_are_rejected(inputs: Path):
 def test_mistyped_required_column(inputs: Path):
     path = inputs / "events.parquet"
     pl.DataFrame(
-        {"event_id": ["e"], "customer_id": ["c"], "event_type": [1.5],
-         "timestamp": ["2026-10-01T00:00:00Z"]}
+        {
+            "event_id": ["e"],
+            "customer_id": ["c"],
+            "event_type": [1.5],
+            "timestamp": ["2026-10-01T00:00:00Z"],
+        }
     ).write_parquet(path)
     assert_one_line_error(bill(inputs, str(path)), str(path), "'event_type'")
 
@@ -142,9 +163,16 @@ def test_subscription_for_unknown_plan_names_the_line(inputs: Path, sample_dir: 
 
 def test_bad_period(inputs: Path, sample_dir: Path):
     result = meter(
-        "bill", "--period", "October", "--catalog", str(inputs / "catalog.yaml"),
-        "--customers", str(inputs / "customers.csv"),
-        "--subscriptions", str(inputs / "subscriptions.csv"), str(sample_dir / "events"),
+        "bill",
+        "--period",
+        "October",
+        "--catalog",
+        str(inputs / "catalog.yaml"),
+        "--customers",
+        str(inputs / "customers.csv"),
+        "--subscriptions",
+        str(inputs / "subscriptions.csv"),
+        str(sample_dir / "events"),
     )
     assert_one_line_error(result, "expected YYYY-MM")
 
@@ -153,8 +181,17 @@ def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
     db = tmp_path / "demo.duckdb"
     result = meter("demo", "--db", str(db))
     assert result.returncode == 0, result.stderr
-    for text in ("events read", "quarantined", "duplicate", "Invoices per currency",
-                 "Top 5 invoices", "EUR", "JPY", "USD", str(db)):
+    for text in (
+        "events read",
+        "quarantined",
+        "duplicate",
+        "Invoices per currency",
+        "Top 5 invoices",
+        "EUR",
+        "JPY",
+        "USD",
+        str(db),
+    ):
         assert text in result.stdout
     again = meter("demo", "--db", str(db))
     assert again.returncode == 0 and "Nothing to do" in again.stdout
@@ -163,5 +200,6 @@ def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
 
 
 def test_query_on_missing_database(tmp_path: Path):
-    assert_one_line_error(meter("query", "--db", str(tmp_path / "x.duckdb"), "SELECT 1"),
-                          "no such database")
+    assert_one_line_error(
+        meter("query", "--db", str(tmp_path / "x.duckdb"), "SELECT 1"), "no such database"
+    )

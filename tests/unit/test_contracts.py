@@ -20,8 +20,9 @@ def write(tmp_path: Path, customers: str, subscriptions: str) -> tuple[Path, Pat
 
 
 def test_loads_with_defaults(tmp_path: Path):
-    paths = write(tmp_path, CUSTOMERS,
-                  "subscription_id,customer_id,plan_code,start_date\ns1,a,p,2026-01-31\n")
+    paths = write(
+        tmp_path, CUSTOMERS, "subscription_id,customer_id,plan_code,start_date\ns1,a,p,2026-01-31\n"
+    )
     contracts = load_contracts(*paths, {"p"})
     assert contracts.customers["timezone"].to_list() == ["Europe/Paris", "UTC"]
     row = contracts.subscriptions.row(0, named=True)
@@ -38,8 +39,10 @@ def test_loads_with_defaults(tmp_path: Path):
         ("s1,a,p,2026-03-01,2026-02-01,", "line 2: end_date must be after start_date"),
         ("s1,a,p,2026-01-01,,0", "line 2: quantity 0 is not a positive whole number"),
         ("s1,a,p,2026-01-01,,\ns1,b,p,2026-01-01,,", "line 3: duplicate subscription_id s1"),
-        ("s1,a,p,2026-01-01,2026-06-01,\ns2,a,p,2026-05-01,,",
-         "line 3: subscription s2 of customer a overlaps the one on line 2"),
+        (
+            "s1,a,p,2026-01-01,2026-06-01,\ns2,a,p,2026-05-01,,",
+            "line 3: subscription s2 of customer a overlaps the one on line 2",
+        ),
     ],
 )
 def test_bad_rows_are_named(tmp_path: Path, subscriptions: str, message: str):
@@ -51,7 +54,8 @@ def test_bad_rows_are_named(tmp_path: Path, subscriptions: str, message: str):
 
 def test_back_to_back_subscriptions_do_not_overlap(tmp_path: Path):
     paths = write(
-        tmp_path, CUSTOMERS,
+        tmp_path,
+        CUSTOMERS,
         "subscription_id,customer_id,plan_code,start_date,end_date\n"
         "s1,a,p,2026-01-01,2026-06-01\ns2,a,p,2026-06-01,\n",
     )
@@ -59,7 +63,10 @@ def test_back_to_back_subscriptions_do_not_overlap(tmp_path: Path):
 
 
 def test_unknown_timezone(tmp_path: Path):
-    paths = write(tmp_path, "customer_id,name,timezone\na,A,Mars/Olympus\n",
-                  "subscription_id,customer_id,plan_code,start_date\n")
+    paths = write(
+        tmp_path,
+        "customer_id,name,timezone\na,A,Mars/Olympus\n",
+        "subscription_id,customer_id,plan_code,start_date\n",
+    )
     with pytest.raises(InputError, match="line 2: unknown timezone Mars/Olympus"):
         load_contracts(*paths, {"p"})

@@ -14,12 +14,14 @@ from schemas.errors import InputError
 
 
 def events(n: int) -> pl.DataFrame:
-    return pl.DataFrame({
-        "event_id": [f"e{i}" for i in range(n)],
-        "customer_id": ["c"] * n,
-        "event_type": ["call"] * n,
-        "timestamp": [datetime(2026, 10, 1, tzinfo=UTC)] * n,
-    })
+    return pl.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(n)],
+            "customer_id": ["c"] * n,
+            "event_type": ["call"] * n,
+            "timestamp": [datetime(2026, 10, 1, tzinfo=UTC)] * n,
+        }
+    )
 
 
 def test_directory_and_glob_resolve_in_sorted_order(tmp_path: Path):
