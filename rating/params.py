@@ -10,22 +10,39 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from schemas.types import PRICE_SCALE, QUANTITY_SCALE
+from schemas.types import AMOUNT_SCALE, DECIMAL_PRECISION, PRICE_SCALE, QUANTITY_SCALE
+
+# A price or fee must give an amount that fits even for one unit, so its integer part is
+# bounded by the amount type, not by its own wider price type.
+PRICE_INTEGER_DIGITS = DECIMAL_PRECISION - AMOUNT_SCALE
+QUANTITY_INTEGER_DIGITS = DECIMAL_PRECISION - QUANTITY_SCALE
 
 
 def to_decimal(
-    value: Any, path: str, problems: list[str], *, scale: int, allow_negative: bool = False
+    value: Any,
+    path: str,
+    problems: list[str],
+    *,
+    scale: int,
+    integer_digits: int,
+    allow_negative: bool = False,
 ) -> Decimal | None:
     """A catalog number as an exact Decimal with at most ``scale`` fractional digits.
+
+    Its magnitude must stay below ``10**integer_digits`` so that it fits the
+    decimal type it is carried in; beyond that Polars could not even hold it.
 
     YAML floats are read as their written text (see ``jobs.catalog``), so
     ``0.1`` arrives here as ``Decimal('0.1')``, never as a binary float.
 
     >>> problems = []
-    >>> to_decimal("0.25", "x", problems, scale=9)
+    >>> to_decimal("0.25", "x", problems, scale=9, integer_digits=23)
     Decimal('0.25')
-    >>> to_decimal(-1, "x", problems, scale=9), problems
+    >>> to_decimal(-1, "x", problems, scale=9, integer_digits=23), problems
     (None, ['x: must not be negative, got -1'])
+    >>> problems = []
+    >>> to_decimal("1E+23", "x", problems, scale=9, integer_digits=23), problems
+    (None, ['x: must be less than 1E+23, got 1E+23'])
     """
     if isinstance(value, bool) or value is None:
         problems.append(f"{path}: expected a number, got {value!r}")
@@ -44,6 +61,9 @@ def to_decimal(
     if number < 0 and not allow_negative:
         problems.append(f"{path}: must not be negative, got {value}")
         return None
+    if number.copy_abs().adjusted() >= integer_digits:
+        problems.append(f"{path}: must be less than 1E+{integer_digits}, got {value}")
+        return None
     exponent = number.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > scale:
         problems.append(f"{path}: at most {scale} decimal places allowed, got {value}")
@@ -56,12 +76,19 @@ def price(params: Mapping[str, Any], key: str, path: str, problems: list[str]) -
     if key not in params:
         problems.append(f"{path}.{key}: missing")
         return None
-    return to_decimal(params[key], f"{path}.{key}", problems, scale=PRICE_SCALE)
+    return fee(params[key], f"{path}.{key}", problems)
+
+
+def fee(value: Any, path: str, problems: list[str]) -> Decimal | None:
+    """A price or fixed amount (at most 9 decimal places, below 1E+23)."""
+    return to_decimal(value, path, problems, scale=PRICE_SCALE, integer_digits=PRICE_INTEGER_DIGITS)
 
 
 def quantity(value: Any, path: str, problems: list[str]) -> Decimal | None:
     """A quantity parameter such as a tier bound (at most 6 decimal places)."""
-    return to_decimal(value, path, problems, scale=QUANTITY_SCALE)
+    return to_decimal(
+        value, path, problems, scale=QUANTITY_SCALE, integer_digits=QUANTITY_INTEGER_DIGITS
+    )
 
 
 def reject_unknown(

@@ -86,8 +86,10 @@ def rate_period(
         return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in columns})
     try:
         rated = pl.concat(parts, how="vertical").collect()
-    except pl.exceptions.ComputeError as error:
-        if "overflow" in str(error):
-            raise RatingError(f"amount does not fit the exact decimal range: {error}") from None
-        raise
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
+        if "overflow" not in str(error) and "fit" not in str(error):
+            raise
+        # Polars appends the failing expression tree; the first line is what a user can act on.
+        reason = str(error).splitlines()[0]
+        raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
     return rated.sort("subscription_id", "charge_position", "dimensions")

@@ -24,9 +24,12 @@ AMOUNT_SCALE = QUANTITY_SCALE + PRICE_SCALE
 MINOR_UNIT_SCALE = 4
 """Storage scale of rounded amounts; wide enough for every ISO 4217 minor unit."""
 
-QUANTITY = pl.Decimal(38, QUANTITY_SCALE)
-PRICE = pl.Decimal(38, PRICE_SCALE)
-AMOUNT = pl.Decimal(38, AMOUNT_SCALE)
-ROUNDED_AMOUNT = pl.Decimal(38, MINOR_UNIT_SCALE)
+DECIMAL_PRECISION = 38
+"""Total digits of every exact decimal column (the widest Polars and DuckDB share)."""
+
+QUANTITY = pl.Decimal(DECIMAL_PRECISION, QUANTITY_SCALE)
+PRICE = pl.Decimal(DECIMAL_PRECISION, PRICE_SCALE)
+AMOUNT = pl.Decimal(DECIMAL_PRECISION, AMOUNT_SCALE)
+ROUNDED_AMOUNT = pl.Decimal(DECIMAL_PRECISION, MINOR_UNIT_SCALE)
 
 TIMESTAMP = pl.Datetime("us", "UTC")

@@ -84,12 +84,10 @@ def parse_tiers(raw: Any, path: str, problems: list[str]) -> tuple[Tier, ...] | 
             else:
                 previous = bound
         unit_price = params.price(item, "unit_price", where, problems)
-        flat_fee = Decimal(0)
+        flat_fee: Decimal | None = Decimal(0)
         if "flat_fee" in item:
-            flat_fee = params.to_decimal(
-                item["flat_fee"], f"{where}.flat_fee", problems, scale=9
-            ) or Decimal(0)
-        if unit_price is None:
+            flat_fee = params.fee(item["flat_fee"], f"{where}.flat_fee", problems)
+        if unit_price is None or flat_fee is None:
             ok = False
         else:
             tiers.append(Tier(bound, unit_price, flat_fee))

@@ -412,56 +412,52 @@ def test_rate_period_largest_amount_that_fits() -> None:
     assert rated["amount"].item() == Decimal("99999999999999999000000")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(pl.exceptions.InvalidOperationError, RuntimeError),
-    reason="BUG: the catalog accepts a price, fee or bound that does not fit Decimal(38,15) "
-    "(or even its own Decimal(38,9)/(38,6) type); rate_period then fails converting the literal "
-    "with a raw Polars InvalidOperationError / RuntimeError, not a RatingError",
-)
 @pytest.mark.parametrize(
-    "charge",
+    ("model", "raw", "where", "limit"),
     [
-        # 1 unit * 1E+25: the price fits Decimal(38, 9) but not the amount type Decimal(38, 15)
-        {"model": "per_unit", "meter": "m", "unit_price": "1E+25"},
-        {"model": "flat_fee", "amount": "1E+25"},
-        # does not fit Decimal(38, 9) (29 integer digits at most)
-        {"model": "per_unit", "meter": "m", "unit_price": "1E+30"},
-        # a bound that does not fit Decimal(38, 6) (32 integer digits at most)
-        {
-            "model": "graduated",
-            "meter": "m",
-            "tiers": [{"up_to": "1E+40", "unit_price": 1}, {"unit_price": 1}],
-        },
-    ],
-    ids=["per_unit_1e25", "flat_fee_1e25", "per_unit_1e30", "graduated_bound_1e40"],
-)
-def test_rate_period_out_of_range_catalog_number_is_rating_error(charge: dict[str, Any]) -> None:
-    with pytest.raises(RatingError):
-        rate_one(charge, Decimal(1))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: params.to_decimal checks decimal places and sign but not magnitude: a price "
-    ">= 10**29 (outside Decimal(38,9)) or a tier bound >= 10**32 (outside Decimal(38,6)) is "
-    "accepted with no problem",
-)
-@pytest.mark.parametrize(
-    ("model", "raw", "where"),
-    [
-        ("per_unit", {"unit_price": "1E+29"}, "unit_price"),
-        ("flat_fee", {"amount": "1E+29"}, "amount"),
+        # 1 unit * 1E+23 already overflows the amount type Decimal(38, 15)
+        ("per_unit", {"unit_price": "1E+23"}, "unit_price", "1E+23"),
+        ("flat_fee", {"amount": "1E+25"}, "amount", "1E+23"),
+        # does not fit even the price type Decimal(38, 9)
+        ("per_unit", {"unit_price": "1E+30"}, "unit_price", "1E+23"),
+        ("flat_fee", {"amount": "1E+29"}, "amount", "1E+23"),
+        (
+            "graduated",
+            {"tiers": [{"up_to": 10, "unit_price": 1, "flat_fee": "1E+24"}, {"unit_price": 1}]},
+            "tiers[0].flat_fee",
+            "1E+23",
+        ),
+        # bounds must fit the quantity type Decimal(38, 6)
         (
             "graduated",
             {"tiers": [{"up_to": "1E+32", "unit_price": 1}, {"unit_price": 1}]},
             "tiers[0].up_to",
+            "1E+32",
+        ),
+        (
+            "graduated",
+            {"tiers": [{"up_to": "1E+40", "unit_price": 1}, {"unit_price": 1}]},
+            "tiers[0].up_to",
+            "1E+32",
         ),
     ],
 )
 def test_parse_rejects_numbers_outside_their_decimal_type(
-    model: str, raw: dict[str, Any], where: str
+    model: str, raw: dict[str, Any], where: str, limit: str
 ) -> None:
     spec, problems = parse_problems(model, raw, "plans.p.charges[0]")
     assert spec is None
-    assert any(p.startswith(f"plans.p.charges[0].{where}:") for p in problems), problems
+    prefix = f"plans.p.charges[0].{where}: must be less than {limit}, got "
+    assert any(p.startswith(prefix) for p in problems), problems
+
+
+def test_largest_price_and_bound_are_accepted() -> None:
+    """One step below each limit still parses and rates one unit exactly."""
+    price = "99999999999999999999999.99"  # rounding to cents must not carry past the limit
+    rated = rate_one({"model": "per_unit", "meter": "m", "unit_price": price}, Decimal(1))
+    assert rated["amount_exact"].item() == Decimal(price)
+    bound = "99999999999999999999999999999999.999999"
+    spec, problems = parse_problems(
+        "graduated", {"tiers": [{"up_to": bound, "unit_price": 1}, {"unit_price": 0}]}, "x"
+    )
+    assert problems == [] and spec is not None
