@@ -4,10 +4,10 @@ Generates synthetic data with ``jobs.generate.generate`` (in a child process, so
 its memory does not count towards the billing run's peak RSS), then in this
 one process:
 
-1. runs the stages of ``jobs.billing.run_billing`` one by one, calling the
-   same functions in the same order, and times each;
-2. runs ``run_billing`` itself end to end on a fresh DuckDB file;
-3. times the bare baseline, a streaming Polars scan + group_by of the same files
+1. runs ``jobs.billing.run_billing`` end to end on a fresh DuckDB file, taking
+   each stage's seconds from the run's own timers and its peak RSS from the
+   stage callback;
+2. times the bare baseline, a streaming Polars scan + group_by of the same files
    (median of three runs: it is short, and every ratio is divided by it).
 
 Usage, from the repository root::
@@ -34,38 +34,19 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import NamedTuple
 
 import polars as pl
 
-from aggregation.periods import (
-    billable_subscriptions,
-    customer_periods,
-    next_month,
-    parse_billing_period,
-)
-from aggregation.usage import BILLING_STATUS, BillingStatus, aggregate_usage, assign_subscriptions
-from jobs import store
 from jobs.billing import (
     STAGES,
     RunInputs,
-    _no_subscription_quarantine,
-    fingerprint_files,
     run_billing,
-    run_identity,
-    validate_events,
 )
-from jobs.catalog import load_catalog
-from jobs.contracts import load_contracts
 from jobs.generate import GeneratedData, generate
-from meter.sources import read_events, resolve_sources
-from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
-from rating.rate import rate_period
-from schemas.events import QUARANTINE_SCHEMA
 
 PERIOD = "2026-10"
 SETUP = "setup"
@@ -142,28 +123,6 @@ class Row:
     memory: Memory | None = None
 
 
-@dataclass
-class Recorder:
-    rss: Rss
-    rows: list[Row] = field(default_factory=list)
-    _name: str | None = None
-    _started: float = 0.0
-
-    def begin(self, name: str) -> None:
-        self.end()
-        gc.collect()
-        self.rss.start()
-        self._name, self._started = name, time.perf_counter()
-
-    def end(self) -> None:
-        if self._name is None:
-            return
-        seconds = time.perf_counter() - self._started
-        self.rows.append(Row(self._name, seconds, self.rss.stop()))
-        print(f"  {self._name:<10} {seconds:9.2f} s", file=sys.stderr, flush=True)
-        self._name = None
-
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -181,90 +140,6 @@ def _generate(out_dir: Path, events: int, files: int, duplicates: float, malform
     return data, time.perf_counter() - started, _ru_maxrss_kib()
 
 
-def staged_run(inputs: RunInputs, db_path: Path, rec: Recorder) -> dict[str, int]:
-    """The body of jobs.billing.run_billing, one timed stage at a time. Returns its counts."""
-    rec.begin(SETUP)
-    period_day = parse_billing_period(inputs.billing_period)
-    catalog = load_catalog(inputs.catalog)
-    contracts = load_contracts(inputs.customers, inputs.subscriptions, catalog.plans)
-    sources = resolve_sources(inputs.events)
-    events_sha = fingerprint_files(sources)
-    run_id = run_identity(inputs.billing_period, catalog, contracts, events_sha)
-    with store.connect(db_path) as con:
-        assert store.find_run(con, run_id) is None, f"{db_path} is not fresh"
-    started_at = datetime.now(UTC)
-
-    rec.begin("read")
-    events = read_events(sources).collect()
-    rec.begin("validate")
-    validated = validate_events(events, contracts, catalog)
-    del events
-    rec.begin("aggregate")
-    periods = customer_periods(contracts.customers, period_day)
-    billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period_day)
-    assigned = assign_subscriptions(validated.accepted.lazy(), periods, billable).collect()
-    status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
-    rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
-    usage = aggregate_usage(rated_events, catalog.meters.values()).collect()
-    rec.begin("rate")
-    rated = rate_period(billable, usage, catalog.plans).with_columns(
-        pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
-    )
-    rec.begin("invoice")
-    lines = build_invoice_lines(rated, invoice_numbers(rated, inputs.billing_period))
-    invoices = build_invoices(
-        lines, contracts.customers, inputs.billing_period, next_month(period_day)
-    )
-    quarantine = pl.concat(
-        [validated.quarantine, _no_subscription_quarantine(assigned)], how="vertical_relaxed"
-    ).select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA)
-
-    # Untimed in run_billing too: the counts and the billing_runs row.
-    rec.end()
-    counts = {
-        "events_read": validated.read,
-        "events_rated": int(status_counts.get(BillingStatus.RATED.value, 0)),
-        "events_quarantined": quarantine.height,
-        "events_duplicate": validated.duplicates,
-        "events_out_of_period": int(status_counts.get(BillingStatus.OUT_OF_PERIOD.value, 0)),
-        "customers_billed": invoices["customer_id"].n_unique(),
-        "invoice_count": invoices.height,
-        "rated_charge_count": rated.height,
-    }
-    run_row = pl.DataFrame(
-        [
-            {
-                "run_id": run_id,
-                "billing_period": inputs.billing_period,
-                "status": "completed",
-                "started_at": started_at,
-                "finished_at": datetime.now(UTC),
-                "catalog_sha256": catalog.sha256,
-                "contracts_sha256": contracts.sha256,
-                "events_sha256": events_sha,
-                "source_files": len(sources),
-                **counts,
-                "meterline_version": version("meterline"),
-            }
-        ]
-    )
-
-    rec.begin("write")
-    with store.connect(db_path) as con:
-        store.write_run(
-            con,
-            {
-                "billing_runs": run_row,
-                "rated_charges": rated,
-                "invoices": invoices,
-                "invoice_lines": lines,
-                "quarantine": quarantine,
-            },
-        )
-    rec.end()
-    return counts
-
-
 def _overall(memories: list[Memory | None]) -> Memory | None:
     """One Memory over consecutive stages: first start, highest stage peak, last process peak."""
     known = [m for m in memories if m is not None]
@@ -279,7 +154,7 @@ def end_to_end(inputs: RunInputs, db_path: Path, rss: Rss) -> tuple[list[Row], R
     memories: list[Memory] = []
 
     def on_stage(_name: str) -> None:
-        memories.append(rss.stop())  # closes the previous window (setup for "read")
+        memories.append(rss.stop())  # closes the previous window
         rss.start()
 
     gc.collect()
@@ -289,13 +164,11 @@ def end_to_end(inputs: RunInputs, db_path: Path, rss: Rss) -> tuple[list[Row], R
     wall = time.perf_counter() - started
     memories.append(rss.stop())
     assert not result.already_done, f"{db_path} is not fresh"
-    # Setup, fingerprint and the counts run outside run_billing's stage timers.
-    other = wall - sum(result.seconds.values())
-    rows = [Row(f"{SETUP} + counts", other, memories[0])]
-    rows += [
+    rows = [
         Row(name, result.seconds[name], memory)
         for name, memory in zip(STAGES, memories[1:], strict=True)
     ]
+    rows.append(Row("untimed (counts, run row)", wall - sum(result.seconds.values())))
     return rows, Row("run_billing wall", wall, _overall(memories)), result.counts
 
 
@@ -344,7 +217,7 @@ def _kib(value: int | None) -> str:
 
 def print_table(title: str, rows: list[Row | None], events: int, bare: float) -> None:
     header = (
-        f"{'stage':<22} {'seconds':>8} {'events/s':>12} {'x bare':>7} "
+        f"{'stage':<26} {'seconds':>8} {'events/s':>12} {'x bare':>7} "
         f"{'RSS start KiB':>14} {'stage peak KiB':>15} {'process peak KiB':>17}"
     )
     print(f"\n{title}")
@@ -357,7 +230,7 @@ def print_table(title: str, rows: list[Row | None], events: int, bare: float) ->
         rate = f"{events / row.seconds:,.0f}" if row.seconds > 0 else "inf"
         memory = row.memory or Memory(None, None, 0)
         print(
-            f"{row.stage:<22} {row.seconds:8.2f} {rate:>12} {row.seconds / bare:6.2f}x "
+            f"{row.stage:<26} {row.seconds:8.2f} {rate:>12} {row.seconds / bare:6.2f}x "
             f"{_kib(memory.start):>14} {_kib(memory.stage_peak):>15} "
             f"{_kib(memory.process_peak or None):>17}"
         )
@@ -421,32 +294,15 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
         events=files,
     )
     rss = Rss()
-    print("staged run:", file=sys.stderr)
-    rec = Recorder(rss)
-    staged_counts = staged_run(inputs, workdir / "staged.duckdb", rec)
-    gc.collect()
     print("run_billing end to end ...", file=sys.stderr)
-    e2e_rows, e2e_total, e2e_counts = end_to_end(inputs, workdir / "run_billing.duckdb", rss)
+    rows, total, counts = end_to_end(inputs, workdir / "run_billing.duckdb", rss)
     print("bare baseline ...", file=sys.stderr)
     bare, bare_times = bare_baseline(files, rss)
 
-    events = staged_counts["events_read"]
-    stage_rows = [row for row in rec.rows if row.stage != SETUP]
-    staged_total = Row(
-        "sum of stages",
-        sum(row.seconds for row in stage_rows),
-        _overall([row.memory for row in stage_rows]),
-    )
-    setup_rows = [row for row in rec.rows if row.stage == SETUP]
-    print_table(
-        "staged run (same functions and order as run_billing):",
-        [*setup_rows, *stage_rows, None, staged_total],
-        events,
-        bare.seconds,
-    )
+    events = counts["events_read"]
     print_table(
         "run_billing end to end (stage seconds from RunResult.seconds):",
-        [*e2e_rows, None, e2e_total],
+        [*rows, None, total],
         events,
         bare.seconds,
     )
@@ -458,9 +314,7 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
     )
     print(f"bare runs: {', '.join(f'{t:.2f} s' for t in bare_times)}")
     print("\nload avg at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"events read: {events:,}; counts: {staged_counts}")
-    same = "yes" if staged_counts == e2e_counts else f"NO: run_billing gave {e2e_counts}"
-    print(f"staged counts equal run_billing's: {same}")
+    print(f"events read: {events:,}; counts: {counts}")
     if not rss.per_stage:
         print("note: /proc/self/clear_refs unavailable; stage peaks not measured")
     print(f"peak RSS of the process: {rss.process_peak:,} KiB ({rss.process_peak / 2**20:.2f} GiB)")
