@@ -107,3 +107,52 @@ def billable_subscriptions(
         ),
     )
     return windows.filter(pl.col(ACTIVE_START) < pl.col(ACTIVE_END)).sort("subscription_id")
+
+
+INVOICED_PERIOD = "invoiced_period"
+"""On an event: the already-invoiced billing period it falls in (a late event), else null."""
+
+
+def invoiced_windows(customers: pl.DataFrame, periods: list[str]) -> pl.DataFrame:
+    """``customer_id, invoiced_period, period_start, period_end`` for each invoiced period."""
+    frames = [
+        customer_periods(customers, parse_billing_period(period)).select(
+            "customer_id", pl.lit(period).alias(INVOICED_PERIOD), PERIOD_START, PERIOD_END
+        )
+        for period in sorted(set(periods))
+    ]
+    schema = {
+        "customer_id": pl.String,
+        INVOICED_PERIOD: pl.String,
+        PERIOD_START: TIMESTAMP,
+        PERIOD_END: TIMESTAMP,
+    }
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+
+
+def flag_invoiced_period(events: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
+    """Add ``invoiced_period``: the invoiced period (customer's local month) an event falls in.
+
+    Late and out-of-order events are accepted like any other; the flag lets a
+    billing run turn the ones for an invoiced period into adjustments.
+
+    >>> from datetime import UTC, datetime
+    >>> customers = pl.DataFrame({"customer_id": ["c"], "timezone": ["Europe/Paris"]})
+    >>> windows = invoiced_windows(customers, ["2026-09"])
+    >>> events = pl.DataFrame({"customer_id": ["c", "c"], "timestamp": [
+    ...     datetime(2026, 9, 30, 21, 0, tzinfo=UTC), datetime(2026, 9, 30, 22, 0, tzinfo=UTC)]})
+    >>> flag_invoiced_period(events, windows)["invoiced_period"].to_list()
+    ['2026-09', None]
+    """
+    if windows.is_empty():
+        return events.with_columns(pl.lit(None, dtype=pl.String).alias(INVOICED_PERIOD))
+    ts = pl.col("timestamp")
+    position = "_position"
+    indexed = events.with_row_index(position)
+    matched = (
+        indexed.select(position, "customer_id", "timestamp")
+        .join(windows, on="customer_id")
+        .filter((ts >= pl.col(PERIOD_START)) & (ts < pl.col(PERIOD_END)))
+        .select(position, INVOICED_PERIOD)
+    )
+    return indexed.join(matched, on=position, how="left", maintain_order="left").drop(position)

@@ -1,30 +1,33 @@
-"""The billing run: events and contracts in, rated charges and invoices in DuckDB out.
+"""The billing run: the event store and contracts in, rated charges and invoices in DuckDB out.
 
-Stages, each timed: setup (catalog, contracts, input fingerprints) -> read ->
-validate (and de-duplicate) -> aggregate -> rate -> invoice -> write. A run's
-identity is its billing period plus the fingerprints of every input; running
-the same inputs again is a no-op, and the write is one transaction.
+Stages, each timed: setup (catalog, contracts, which committed batches hold the
+period's events) -> read -> aggregate -> rate -> invoice -> write. Events were
+validated and de-duplicated when they were ingested (:mod:`jobs.ingest`). A
+run's identity is its billing period plus the fingerprints of the catalog, the
+contracts and the ingestion batches it read; running the same inputs again is
+a no-op, and the write is one transaction.
 
-Event conservation, recorded on ``billing_runs``::
+Event conservation, recorded on ``billing_runs``: the events read are those of
+the store's date partitions that can hold the period in any customer's
+timezone, and::
 
-    events_read = rated + quarantined + duplicate + out_of_period
+    events_read = rated + quarantined (no active subscription) + out_of_period
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 
-import fsspec
 import polars as pl
 
 from aggregation.periods import (
+    PERIOD_END,
+    PERIOD_START,
     billable_subscriptions,
     customer_periods,
     next_month,
@@ -34,9 +37,8 @@ from aggregation.usage import BILLING_STATUS, BillingStatus, aggregate_usage, as
 from jobs import store
 from jobs.catalog import Catalog, load_catalog
 from jobs.contracts import Contracts, load_contracts
-from meter.dedup import IS_DUPLICATE, mark_duplicates
-from meter.sources import read_events, resolve_sources
-from meter.validate import DETAIL, FIELD, REASON, classify, measured_as_quantities, quarantine_rows
+from jobs.stages import StageTimer
+from meter.event_store import EventStore, store_schema
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
 from rating.rate import rate_period
 from schemas.errors import RunError
@@ -47,7 +49,6 @@ RUN_COUNTS = (
     "events_read",
     "events_rated",
     "events_quarantined",
-    "events_duplicate",
     "events_out_of_period",
     "customers_billed",
     "invoice_count",
@@ -61,7 +62,8 @@ class RunInputs:
     catalog: str | Path
     customers: str | Path
     subscriptions: str | Path
-    events: Sequence[str]
+    store: str | Path
+    """The event store that ``meter ingest`` filled."""
 
 
 @dataclass
@@ -74,64 +76,27 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class _Timer:
-    seconds: dict[str, float] = field(default_factory=dict)
-    on_stage: Callable[[str], None] | None = None
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        if self.on_stage is not None:
-            self.on_stage(name)
-        started = time.perf_counter()
-        yield
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
-
-
-def fingerprint_files(sources: Sequence[str]) -> str:
-    """sha256 over the bytes of every source, in order: the events' identity."""
-    digest = hashlib.sha256()
-    for source in sources:
-        with fsspec.open(source, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def run_identity(period: str, catalog: Catalog, contracts: Contracts, events_sha: str) -> str:
-    key = "\n".join((period, catalog.sha256, contracts.sha256, events_sha))
+def run_identity(period: str, catalog: Catalog, contracts: Contracts, batches: list[str]) -> str:
+    key = "\n".join((period, catalog.sha256, contracts.sha256, *sorted(batches)))
     return f"run-{period}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-@dataclass(frozen=True)
-class ValidatedEvents:
-    accepted: pl.DataFrame
-    quarantine: pl.DataFrame
-    read: int
-    duplicates: int
+def period_dates(periods: pl.DataFrame) -> list[str]:
+    """UTC dates (``YYYY-MM-DD``) that can hold an event of the period for some customer.
+
+    >>> from datetime import datetime, UTC
+    >>> periods = pl.DataFrame({"period_start": [datetime(2026, 9, 30, 22, tzinfo=UTC)],
+    ...     "period_end": [datetime(2026, 10, 2, tzinfo=UTC)]})
+    >>> period_dates(periods)
+    ['2026-09-30', '2026-10-01']
+    """
+    first: date = periods[PERIOD_START].min().date()
+    last: date = (periods[PERIOD_END].max() - timedelta(microseconds=1)).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def validate_events(
-    events: pl.DataFrame, contracts: Contracts, catalog: Catalog
-) -> ValidatedEvents:
-    """Quarantine invalid rows, then drop later arrivals of an already-seen event id."""
-    classified = classify(
-        events.lazy(), contracts.customers["customer_id"].to_list(), catalog.meters.values()
-    ).collect()
-    valid = classified.lazy().filter(pl.col(REASON).is_null()).drop(REASON, FIELD, DETAIL)
-    # One pass from the classified frame to the accepted one: no intermediate copies.
-    accepted = measured_as_quantities(
-        mark_duplicates(valid).filter(~pl.col(IS_DUPLICATE)).drop(IS_DUPLICATE),
-        catalog.meters.values(),
-    ).collect()
-    quarantine = quarantine_rows(classified).collect()
-    return ValidatedEvents(
-        accepted=accepted,
-        quarantine=quarantine,
-        read=events.height,
-        duplicates=events.height - quarantine.height - accepted.height,
-    )
+def _no_events(catalog: Catalog) -> pl.DataFrame:
+    return pl.DataFrame(schema=store_schema(catalog.event_types))
 
 
 def _no_subscription_quarantine(assigned: pl.DataFrame) -> pl.DataFrame:
@@ -154,14 +119,19 @@ def run_billing(
     on_stage: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Rate and invoice one calendar month; idempotent and atomic."""
-    timer = _Timer(on_stage=on_stage)
+    timer = StageTimer(on_stage=on_stage)
     with timer.stage("setup"):
         period_day = parse_billing_period(inputs.billing_period)
         catalog = load_catalog(inputs.catalog)
         contracts = load_contracts(inputs.customers, inputs.subscriptions, catalog.plans)
-        sources = resolve_sources(inputs.events)
-        events_sha = fingerprint_files(sources)
-        run_id = run_identity(inputs.billing_period, catalog, contracts, events_sha)
+        periods = customer_periods(contracts.customers, period_day)
+        dates = period_dates(periods)
+        event_store = EventStore(inputs.store)
+        with store.connect(db_path) as con:
+            committed = store.committed_batches(con)
+        files = event_store.event_files(committed, dates)
+        batches = sorted({Path(f).name.split(".", 1)[0] for f in files})
+        run_id = run_identity(inputs.billing_period, catalog, contracts, batches)
     with store.connect(db_path) as con:
         done = store.find_run(con, run_id)
         if done is not None:
@@ -177,14 +147,10 @@ def run_billing(
 
     started_at = datetime.now(UTC)
     with timer.stage("read"):
-        events = read_events(sources).collect()
-    with timer.stage("validate"):
-        validated = validate_events(events, contracts, catalog)
-        del events
+        events = event_store.scan(batches, dates).collect() if files else _no_events(catalog)
     with timer.stage("aggregate"):
-        periods = customer_periods(contracts.customers, period_day)
         billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period_day)
-        assigned = assign_subscriptions(validated.accepted.lazy(), periods, billable).collect()
+        assigned = assign_subscriptions(events.lazy(), periods, billable).collect()
         status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
         rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         usage = aggregate_usage(rated_events, catalog.meters.values()).collect()
@@ -197,23 +163,21 @@ def run_billing(
         invoices = build_invoices(
             lines, contracts.customers, inputs.billing_period, next_month(period_day)
         )
-        quarantine = pl.concat(
-            [validated.quarantine, _no_subscription_quarantine(assigned)], how="vertical_relaxed"
-        ).select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA)
+        quarantine = _no_subscription_quarantine(assigned).select(
+            pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA
+        )
 
     counts = {
-        "events_read": validated.read,
+        "events_read": events.height,
         "events_rated": int(status_counts.get(BillingStatus.RATED.value, 0)),
         "events_quarantined": quarantine.height,
-        "events_duplicate": validated.duplicates,
         "events_out_of_period": int(status_counts.get(BillingStatus.OUT_OF_PERIOD.value, 0)),
         "customers_billed": invoices["customer_id"].n_unique(),
         "invoice_count": invoices.height,
         "rated_charge_count": rated.height,
     }
     accounted = sum(
-        counts[k]
-        for k in ("events_rated", "events_quarantined", "events_duplicate", "events_out_of_period")
+        counts[k] for k in ("events_rated", "events_quarantined", "events_out_of_period")
     )
     if accounted != counts["events_read"]:
         raise RunError(
@@ -229,8 +193,8 @@ def run_billing(
                 "finished_at": datetime.now(UTC),
                 "catalog_sha256": catalog.sha256,
                 "contracts_sha256": contracts.sha256,
-                "events_sha256": events_sha,
-                "source_files": len(sources),
+                "events_sha256": hashlib.sha256("\n".join(batches).encode()).hexdigest(),
+                "ingest_batches": len(batches),
                 **counts,
                 "meterline_version": version("meterline"),
             }
@@ -238,7 +202,7 @@ def run_billing(
     )
     with timer.stage("write"), store.connect(db_path) as con:
         if store.find_run(con, run_id) is None:
-            store.write_run(
+            store.write_tables(
                 con,
                 {
                     "billing_runs": run_row,

@@ -1,4 +1,4 @@
-"""Loading the catalog: a human-written YAML file of meters and plans.
+"""Loading the catalog: a human-written YAML file of event types, meters and plans.
 
 Numbers are read as exact decimals from their written text (``0.1`` is
 ``Decimal('0.1')``, never a binary float), and every problem in the file is
@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from meter.meters import parse_meters
+from meter.event_types import parse_event_types
+from meter.meters import check_meters, parse_meters
 from rating.plan import Plan, parse_plans
-from schemas.catalog import Meter
+from schemas.catalog import EventType, Meter
 from schemas.errors import CatalogError, InputError
 
 
@@ -32,26 +33,36 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
+SECTIONS = ("event_types", "meters", "plans")
+
+
 @dataclass(frozen=True)
 class Catalog:
     meters: dict[str, Meter]
     plans: dict[str, Plan]
     sha256: str
     """Fingerprint of the file's bytes: part of a billing run's identity."""
+    event_types: dict[str, EventType]
+    """Every event type the pipeline accepts, with its declared properties."""
 
 
 def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
     """Validate parsed YAML into a :class:`Catalog`, or raise one error listing every problem."""
     problems: list[str] = []
+    expected = ", ".join(repr(section) for section in SECTIONS)
     if not isinstance(data, dict):
-        raise CatalogError(source, ["top level: expected a mapping with 'meters' and 'plans'"])
-    for key in sorted(set(data) - {"meters", "plans"}):
-        problems.append(f"{key}: unknown section (expected 'meters' and 'plans')")
+        raise CatalogError(source, [f"top level: expected a mapping with {expected}"])
+    for key in sorted(set(data) - set(SECTIONS), key=str):
+        problems.append(f"{key}: unknown section (expected {expected})")
+    invalid: set[tuple[str, str]] = set()
+    event_types = parse_event_types(data.get("event_types"), problems, invalid)
     meters = parse_meters(data.get("meters"), problems)
+    if event_types:
+        meters = check_meters(meters, event_types, problems, invalid)
     plans = parse_plans(data.get("plans"), set(meters), problems)
     if problems:
         raise CatalogError(source, problems)
-    return Catalog(meters, plans, sha256)
+    return Catalog(meters, plans, sha256, event_types)
 
 
 def load_catalog(path: str | Path) -> Catalog:

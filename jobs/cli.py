@@ -13,14 +13,17 @@ from pathlib import Path
 import click
 import duckdb
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jobs.billing import RunInputs, run_billing
 from jobs.generate import generate as generate_data
-from jobs.report import print_summary, read_summary
+from jobs.ingest import IngestInputs, IngestResult, run_ingest
+from jobs.report import print_ingest, print_summary, read_summary
 from schemas.errors import InputError, MeterlineError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 DEFAULT_DB = "meterline.duckdb"
+DEFAULT_STORE = "meterline-events"
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,14 +45,46 @@ def cli(debug: bool) -> None:
     _Settings.debug = debug
 
 
+def _ingest(inputs: IngestInputs, store: str, db: str) -> IngestResult:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("ingesting", total=None)
+
+        def on_file(source: str, index: int, total: int) -> None:
+            progress.update(task, total=total, completed=index, description=Path(source).name)
+
+        def on_stage(stage: str) -> None:
+            if stage in ("fingerprint", "hash", "resolve", "commit"):
+                progress.update(task, description=stage)
+
+        result = run_ingest(inputs, store, db, on_file=on_file, on_stage=on_stage)
+    print_ingest(result, store, console)
+    return result
+
+
 def _bill(inputs: RunInputs, db: str) -> None:
     with console.status("rating...") as status:
         result = run_billing(inputs, db, on_stage=lambda s: status.update(f"{s}..."))
     print_summary(read_summary(db, result.run_id), db, result.already_done, console)
 
 
+_db_option = click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file.")
+_store_option = click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Event store directory (Parquet, partitioned by event date).",
+)
+
+
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file to write.")
+@_db_option
+@_store_option
 @click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
@@ -58,16 +93,49 @@ def _bill(inputs: RunInputs, db: str) -> None:
     help="Directory with catalog.yaml, customers.csv, subscriptions.csv and events/.",
 )
 @click.option("--period", default="2026-10", show_default=True, help="Billing period, YYYY-MM.")
-def demo(db: str, data: Path, period: str) -> None:
-    """Bill the shipped sample data and print a summary of the run."""
-    inputs = RunInputs(
-        billing_period=period,
-        catalog=data / "catalog.yaml",
-        customers=data / "customers.csv",
-        subscriptions=data / "subscriptions.csv",
-        events=[str(data / "events")],
+def demo(db: str, store: str, data: Path, period: str) -> None:
+    """Ingest the shipped sample events, bill one month and print a summary."""
+    _ingest(
+        IngestInputs([str(data / "events")], data / "catalog.yaml", data / "customers.csv"),
+        store,
+        db,
     )
-    _bill(inputs, db)
+    _bill(
+        RunInputs(
+            period,
+            data / "catalog.yaml",
+            data / "customers.csv",
+            data / "subscriptions.csv",
+            store,
+        ),
+        db,
+    )
+
+
+@cli.command()
+@click.option(
+    "--catalog", required=True, type=click.Path(), help="Catalog YAML (event types, meters)."
+)
+@click.option("--customers", required=True, type=click.Path(), help="customers.csv")
+@_db_option
+@_store_option
+@click.argument("sources", nargs=-1, required=True)
+def ingest(catalog: str, customers: str, db: str, store: str, sources: tuple[str, ...]) -> None:
+    """Validate, de-duplicate and store usage events from SOURCES.
+
+    SOURCES are Parquet files, directories, globs or fsspec URLs (file://,
+    memory://, s3:// with s3fs installed). Bad rows go to the quarantine table
+    with a reason; events already ingested count as duplicates; a file whose
+    bytes were already ingested is skipped. The batch lands whole or not at
+    all, and per-file counts are recorded in ingest_files. Exits with status 2
+    if a file could not be read (the other files still land).
+    """
+    result = _ingest(IngestInputs(list(sources), catalog, customers), store, db)
+    if result.rejected:
+        first, more = result.rejected[0].error, len(result.rejected) - 1
+        plural = "s" if more > 1 else ""
+        detail = f" (and {more} more rejected file{plural}: see ingest_files)" if more else ""
+        raise InputError(f"{first}{detail}; nothing of a rejected file was stored")
 
 
 @cli.command()
@@ -75,17 +143,17 @@ def demo(db: str, data: Path, period: str) -> None:
 @click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
 @click.option("--customers", required=True, type=click.Path(), help="customers.csv")
 @click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
-@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file to write.")
-@click.argument("events", nargs=-1, required=True)
+@_db_option
+@_store_option
 def bill(
-    period: str, catalog: str, customers: str, subscriptions: str, db: str, events: tuple[str, ...]
+    period: str, catalog: str, customers: str, subscriptions: str, db: str, store: str
 ) -> None:
-    """Rate EVENTS for one billing period and write charges and invoices to DuckDB.
+    """Rate the stored events of one billing period; write charges and invoices to DuckDB.
 
-    EVENTS are Parquet files, directories, globs or fsspec URLs. Re-running
-    with the same inputs changes nothing; the write is one transaction.
+    Reads the events `meter ingest` committed to the store. Re-running with the
+    same inputs changes nothing; the write is one transaction.
     """
-    _bill(RunInputs(period, catalog, customers, subscriptions, list(events)), db)
+    _bill(RunInputs(period, catalog, customers, subscriptions, store), db)
 
 
 @cli.command()

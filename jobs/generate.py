@@ -3,7 +3,8 @@
 Vectorised with NumPy and Polars (no per-event Python): 10 million events
 take seconds. Customer sizes are skewed (log-normal), as real usage is: a few
 customers send most events. On request it mixes in exact duplicates
-(retries) and malformed rows, so every path of ingestion is exercised.
+(retries) and malformed rows of every kind in ``MALFORMED_KINDS``, so every
+path of ingestion is exercised.
 """
 
 from __future__ import annotations
@@ -32,13 +33,28 @@ ACCOUNT_KINDS = (
     ("tokyo_jpy", "Asia/Tokyo"),
 )
 MALFORMED_KINDS = (
-    "null_event_id",
-    "null_customer",
-    "unknown_customer",
-    "unknown_event_type",
-    "bad_property",
-    "null_timestamp",
+    # (kind, the quarantine reason meter.validate gives it)
+    ("null_event_id", "missing_field"),
+    ("null_customer", "missing_field"),
+    ("null_timestamp", "missing_field"),
+    ("future_timestamp", "future_timestamp"),
+    ("long_event_id", "id_too_long"),
+    ("unknown_customer", "unknown_customer"),
+    ("unknown_event_type", "unknown_event_type"),
+    ("null_gb", "missing_field"),
+    ("long_region", "value_too_long"),
+    ("nan_gb", "non_finite"),
+    ("infinite_amount", "non_finite"),
+    ("huge_gb", "out_of_range"),
+    ("negative_amount", "negative_value"),
 )
+"""Malformed rows the generator mixes in, one kind per broken row, drawn uniformly.
+
+Every column of the generated files is typed (``timestamp`` is a timestamp,
+``gb`` and ``amount`` floats, ``cpu_seconds`` an integer), so neither an
+unparseable timestamp (``invalid_timestamp``) nor a value of the wrong type
+(``wrong_type``) can be written: those reasons are exercised by the unit tests.
+"""
 
 
 @dataclass(frozen=True)
@@ -154,26 +170,60 @@ def generate_events(
 
 
 def _break_rows(frame: pl.DataFrame, rows: np.ndarray, rng: np.random.Generator) -> pl.DataFrame:
+    """Break ``rows`` in place, one of ``MALFORMED_KINDS`` each (vectorised)."""
     kinds = rng.integers(0, len(MALFORMED_KINDS), rows.size)
     broken = np.full(frame.height, -1, dtype=np.int8)
     broken[rows] = kinds
     b = pl.Series("broken", broken)
+    kind = {name: b == index for index, (name, _) in enumerate(MALFORMED_KINDS)}
+    forced_type = (
+        pl.when(kind["unknown_event_type"])
+        .then(pl.lit("bogus_type"))
+        .when(kind["null_gb"] | kind["nan_gb"] | kind["huge_gb"])
+        .then(pl.lit("storage"))
+        .when(kind["infinite_amount"] | kind["negative_amount"])
+        .then(pl.lit("payment"))
+        .when(kind["long_region"])
+        .then(pl.lit("api_call"))
+    )
     return frame.with_columns(
-        pl.when(b == 0).then(None).otherwise(pl.col("event_id")).alias("event_id"),
-        pl.when(b == 1)
+        pl.when(kind["null_event_id"])
         .then(None)
-        .when(b == 2)
+        .when(kind["long_event_id"])
+        .then(pl.col("event_id") + pl.lit("-" + "x" * 300))
+        .otherwise(pl.col("event_id"))
+        .alias("event_id"),
+        pl.when(kind["null_customer"])
+        .then(None)
+        .when(kind["unknown_customer"])
         .then(pl.lit("cust_unknown"))
         .otherwise(pl.col("customer_id"))
         .alias("customer_id"),
-        pl.when(b == 3)
-        .then(pl.lit("bogus_type"))
-        .when(b == 4)
-        .then(pl.lit("storage"))
-        .otherwise(pl.col("event_type"))
-        .alias("event_type"),
-        pl.when(b == 4).then(float("nan")).otherwise(pl.col("gb")).alias("gb"),
-        pl.when(b == 5).then(None).otherwise(pl.col("timestamp")).alias("timestamp"),
+        forced_type.otherwise(pl.col("event_type")).alias("event_type"),
+        pl.when(kind["null_timestamp"])
+        .then(None)
+        .when(kind["future_timestamp"])
+        .then(pl.col("timestamp") + pl.duration(days=100 * 365))
+        .otherwise(pl.col("timestamp"))
+        .alias("timestamp"),
+        pl.when(kind["long_region"])
+        .then(pl.lit("region-" + "r" * 100))
+        .otherwise(pl.col("region"))
+        .alias("region"),
+        pl.when(kind["null_gb"])
+        .then(None)
+        .when(kind["nan_gb"])
+        .then(float("nan"))
+        .when(kind["huge_gb"])
+        .then(1e40)
+        .otherwise(pl.col("gb"))
+        .alias("gb"),
+        pl.when(kind["infinite_amount"])
+        .then(float("inf"))
+        .when(kind["negative_amount"])
+        .then(-1 - pl.col("amount").fill_null(19.99).abs())
+        .otherwise(pl.col("amount"))
+        .alias("amount"),
     )
 
 

@@ -10,6 +10,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from jobs.ingest import IngestResult
 from rating.money import minor_unit
 
 EXAMPLE_QUERY = (
@@ -75,10 +76,9 @@ def print_summary(
     counts.add_column("what")
     counts.add_column("count", justify="right")
     for label, key in (
-        ("events read", "events_read"),
+        ("events of the period's dates", "events_read"),
         ("  rated", "events_rated"),
-        ("  quarantined", "events_quarantined"),
-        ("  duplicate", "events_duplicate"),
+        ("  no active subscription", "events_quarantined"),
         ("  outside the period", "events_out_of_period"),
         ("customers billed", "customers_billed"),
         ("invoices", "invoice_count"),
@@ -113,3 +113,48 @@ def print_summary(
     if summary.top_invoices:
         sql = EXAMPLE_QUERY.format(invoice_id=summary.top_invoices[0][1])
         console.print(f'  meter query --db {db_path} "{sql}"', highlight=False, soft_wrap=True)
+
+
+_INGEST_COUNTS = (
+    "rows_read",
+    "rows_accepted",
+    "rows_quarantined",
+    "rows_duplicate",
+    "rows_conflict",
+    "rows_late",
+)
+
+
+def print_ingest(result: IngestResult, store_path: str | Path, console: Console) -> None:
+    """Per file and in total: read = accepted + quarantined + duplicate + conflict."""
+    if result.recovered:
+        console.print(
+            "[yellow]Recovered[/] an interrupted ingestion first: " + ", ".join(result.recovered)
+        )
+    table = Table(
+        title=f"Ingestion batch {result.batch_id or '(nothing new)'}", title_justify="left"
+    )
+    for name in ("file", "status", "read", "accepted", "quarantined", "duplicate", "conflict"):
+        table.add_column(name, justify="left" if name in ("file", "status") else "right")
+    table.add_column("late", justify="right")
+    for report in result.files:
+        status = {"skipped": "already ingested", "repeated": "repeated file"}.get(
+            report.status, report.status
+        )
+        table.add_row(
+            report.source_file,
+            status,
+            *(f"{getattr(report, name):,}" for name in _INGEST_COUNTS),
+        )
+    if len(result.files) > 1:
+        table.add_section()
+        table.add_row(
+            "total",
+            "",
+            *(f"{result.total(name):,}" for name in _INGEST_COUNTS),
+        )
+    console.print(table)
+    if result.batch_id is None:
+        console.print("Nothing to do: every file was already ingested.")
+    else:
+        console.print(f"Events stored under [bold]{Path(store_path).resolve()}[/].")

@@ -46,8 +46,34 @@ def runs_for_period(con: duckdb.DuckDBPyConnection, billing_period: str) -> list
     return [row[0] for row in rows]
 
 
-def write_run(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
-    """Append every table of one run in one transaction: all of it lands, or none."""
+def committed_batches(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Ingestion batches whose events are visible in the event store."""
+    rows = con.execute(
+        "SELECT batch_id FROM ingest_batches WHERE status = 'committed' ORDER BY batch_id"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def batch_exists(con: duckdb.DuckDBPyConnection, batch_id: str) -> bool:
+    found = con.execute("SELECT 1 FROM ingest_batches WHERE batch_id = ?", [batch_id]).fetchone()
+    return found is not None
+
+
+def ingested_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    """sha256 -> (batch_id, source_file) of every file already ingested."""
+    rows = con.execute(
+        "SELECT sha256, batch_id, source_file FROM ingest_files WHERE status = 'ingested'"
+    ).fetchall()
+    return {sha: (batch, source) for sha, batch, source in rows}
+
+
+def invoiced_periods(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute("SELECT DISTINCT billing_period FROM billing_runs ORDER BY 1").fetchall()
+    return [row[0] for row in rows]
+
+
+def write_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
+    """Append rows to several tables in one transaction: all of it lands, or none."""
     unknown = set(tables) - set(OUTPUT_TABLES)
     if unknown:
         raise ValueError(f"not output tables: {sorted(unknown)}")

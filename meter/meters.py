@@ -1,14 +1,29 @@
-"""Parsing the catalog's ``meters`` section into :class:`schemas.catalog.Meter`."""
+"""Parsing the catalog's ``meters`` section into :class:`schemas.catalog.Meter`.
+
+:func:`parse_meters` checks each meter on its own; :func:`check_meters` then
+checks them against the declared event types: a meter reads only a declared
+event type and its declared properties, and measures a number or integer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from schemas.catalog import Aggregation, Meter
+from schemas.catalog import Aggregation, EventType, Meter, PropertyType
 from schemas.events import REQUIRED_COLUMNS
 
-_MAPPING_KEYS = {"code", "name", "event_type", "aggregation", "property", "filters", "group_by"}
+_MAPPING_KEYS = {
+    "code",
+    "name",
+    "event_type",
+    "aggregation",
+    "property",
+    "filters",
+    "group_by",
+    "allow_negative",
+}
 
 
 def _names(value: Any, path: str, problems: list[str]) -> tuple[str, ...]:
@@ -73,6 +88,13 @@ def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
         _names([measured], f"{path}.property", problems)
     filters = _filters(raw.get("filters"), f"{path}.filters", problems)
     group_by = _names(raw.get("group_by"), f"{path}.group_by", problems)
+    allow_negative = raw.get("allow_negative", False)
+    if not isinstance(allow_negative, bool):
+        problems.append(f"{path}.allow_negative: expected true or false, got {allow_negative!r}")
+    elif allow_negative and aggregation is Aggregation.COUNT:
+        problems.append(
+            f"{path}.allow_negative: a count meter measures no value that can be negative"
+        )
     if not isinstance(code, str) or not isinstance(event_type, str) or aggregation is None:
         return None
     return Meter(
@@ -82,6 +104,7 @@ def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
         property_name=str(measured) if measured else None,
         filters=filters,
         group_by=group_by,
+        allow_negative=allow_negative is True,
     )
 
 
@@ -99,3 +122,74 @@ def parse_meters(raw: Any, problems: list[str]) -> dict[str, Meter]:
             problems.append(f"meters[{index}].code: duplicate meter code {meter.code!r}")
         meters[meter.code] = meter
     return meters
+
+
+_BOOLEAN_TEXT = ("true", "false")
+
+
+def _undeclared(path: str, name: str, event_type: EventType) -> str:
+    declared = sorted(p.name for p in event_type.properties)
+    return (
+        f"{path}: {name!r} is not a property of event type {event_type.name!r} "
+        f"(declared: {declared})"
+    )
+
+
+def check_meters(
+    meters: Mapping[str, Meter],
+    event_types: Mapping[str, EventType],
+    problems: list[str],
+    invalid: Collection[tuple[str, str]] = (),
+) -> dict[str, Meter]:
+    """Check every meter against the declared event types; problems name the meter.
+
+    ``invalid`` holds ``(event type, property)`` pairs declared with a problem
+    already reported: a meter reading one is not reported again. Returns the
+    meters with boolean filter values in the form a boolean column takes as
+    text (``true`` / ``false``), so a filter ``[true]`` matches.
+    """
+
+    def undeclared(path: str, name: str, event_type: EventType) -> None:
+        if (event_type.name, name) not in invalid:
+            problems.append(_undeclared(path, name, event_type))
+
+    checked: dict[str, Meter] = {}
+    for code, meter in meters.items():
+        path = f"meters.{code}"
+        checked[code] = meter
+        event_type = event_types.get(meter.event_type)
+        if event_type is None:
+            problems.append(
+                f"{path}.event_type: event type {meter.event_type!r} is not declared in "
+                f"event_types (declared: {sorted(event_types)})"
+            )
+            continue
+        if meter.property_name is not None:
+            measured = event_type.get_property(meter.property_name)
+            if measured is None:
+                undeclared(f"{path}.property", meter.property_name, event_type)
+            elif not measured.type.is_numeric:
+                problems.append(
+                    f"{path}.property: {measured.name!r} is a {measured.type} property; "
+                    f"a {meter.aggregation} meter measures a number or integer property"
+                )
+        filters = []
+        for name, allowed in meter.filters:
+            prop = event_type.get_property(name)
+            if prop is None:
+                undeclared(f"{path}.filters.{name}", name, event_type)
+            elif prop.type is PropertyType.BOOLEAN:
+                bad = [value for value in allowed if value.lower() not in _BOOLEAN_TEXT]
+                if bad:
+                    problems.append(
+                        f"{path}.filters.{name}: {name!r} is a boolean property; "
+                        f"expected true or false, got {bad[0]!r}"
+                    )
+                filters.append((name, tuple(dict.fromkeys(v.lower() for v in allowed))))
+                continue
+            filters.append((name, allowed))
+        for name in meter.group_by:
+            if event_type.get_property(name) is None:
+                undeclared(f"{path}.group_by", name, event_type)
+        checked[code] = dataclasses.replace(meter, filters=tuple(filters))
+    return checked

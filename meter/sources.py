@@ -8,12 +8,15 @@ ids as strings) with two lineage columns, ``source_file`` and the 1-based
 from __future__ import annotations
 
 import glob
+import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import fsspec
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from schemas.errors import InputError
 from schemas.events import (
@@ -31,6 +34,9 @@ TIMESTAMP_UNPARSED = "_timestamp_unparsed"
 """True where a text timestamp was present but could not be parsed."""
 
 _GLOB_CHARS = set("*?[")
+
+_READ_ERRORS = (OSError, ValueError, pa.ArrowException, pl.exceptions.PolarsError)
+"""What a damaged or non-Parquet file raises while being read."""
 
 
 def _is_url(spec: str) -> bool:
@@ -76,6 +82,20 @@ def resolve_sources(specs: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
+def fingerprint(source: str) -> tuple[str, int]:
+    """sha256 and size of a file's bytes: the identity of a delivered file."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with fsspec.open(source, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as error:
+        raise InputError(f"{source}: cannot read ({error})") from None
+    return digest.hexdigest(), size
+
+
 def _scan(source: str) -> pl.LazyFrame:
     try:
         if _is_url(source):
@@ -110,23 +130,101 @@ def _normalise_timestamp(dtype: pl.DataType, source: str) -> list[pl.Expr]:
     return [pl.lit(value=False).alias(TIMESTAMP_UNPARSED)]
 
 
-def read_event_file(source: str) -> pl.LazyFrame:
-    """One file as a lazy frame in contract form, or an :class:`InputError` naming it."""
-    frame = _scan(source)
-    schema = frame.collect_schema()
-    missing = [c for c in (EVENT_ID, CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN) if c not in schema]
-    if missing:
-        check_event_file_schema(schema, source)
+def _contract_fixes(schema: pl.Schema, source: str) -> list[pl.Expr]:
+    """Expressions that bring a file's columns to the contract, or an InputError naming it."""
+    check_event_file_schema_presence(schema, source)
     fixes: list[pl.Expr] = _normalise_timestamp(schema[TIMESTAMP_COLUMN], source)
     for name in (EVENT_ID, CUSTOMER_ID, EVENT_TYPE):
         dtype = schema[name]
         if isinstance(dtype, pl.Categorical | pl.Enum) or dtype.is_integer():
             fixes.append(pl.col(name).cast(pl.String))
-    frame = frame.with_columns(fixes)
+    return fixes
+
+
+def check_event_file_schema_presence(schema: pl.Schema, source: str) -> None:
+    """Fail early, naming the file, when a required column is missing."""
+    missing = [c for c in (EVENT_ID, CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN) if c not in schema]
+    if missing:
+        check_event_file_schema(schema, source)
+
+
+def read_event_file(source: str) -> pl.LazyFrame:
+    """One file as a lazy frame in contract form, or an :class:`InputError` naming it."""
+    frame = _scan(source)
+    frame = frame.with_columns(_contract_fixes(frame.collect_schema(), source))
     check_event_file_schema(frame.collect_schema(), source)
     return frame.with_row_index(ROW_NUMBER, offset=1).with_columns(
         pl.col(ROW_NUMBER).cast(pl.Int64), pl.lit(source).alias(SOURCE_FILE)
     )
+
+
+class EventFile:
+    """One Parquet file of events, read in bounded memory: row group by row group.
+
+    Opening reads only the footer; :meth:`event_ids` reads one column;
+    :meth:`chunks` yields contract-form frames of at most ``chunk_rows`` rows
+    with the lineage columns. Any read failure is an :class:`InputError` naming
+    the file, so the caller can reject the file whole.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._handle = None
+        try:
+            self._handle = fsspec.open(source, "rb").open()
+            self._parquet = pq.ParquetFile(self._handle)
+            arrow_schema = self._parquet.schema_arrow
+        except _READ_ERRORS as error:
+            self.close()
+            raise self._unreadable(error) from None
+        self.rows = self._parquet.metadata.num_rows
+        self.schema = pl.Schema(pl.from_arrow(arrow_schema.empty_table()).schema)
+        self._fixes = _contract_fixes(self.schema, source)
+        fixed = pl.DataFrame(schema=self.schema).with_columns(self._fixes)
+        check_event_file_schema(fixed.schema, source)
+
+    def _unreadable(self, error: BaseException) -> InputError:
+        text = str(error).strip()
+        detail = text.splitlines()[0] if text else type(error).__name__
+        return InputError(f"{self.source}: not a readable Parquet file ({detail})")
+
+    def event_ids(self) -> pl.Series:
+        """The ``event_id`` column as strings, in row order."""
+        try:
+            table = self._parquet.read(columns=[EVENT_ID])
+            ids = pl.from_arrow(table).to_series()
+        except _READ_ERRORS as error:
+            raise self._unreadable(error) from None
+        return ids if ids.dtype == pl.String else ids.cast(pl.String)
+
+    def chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
+        """Contract-form frames with ``row_number`` (1-based) and ``source_file``."""
+        offset = 1
+        batches = self._parquet.iter_batches(batch_size=chunk_rows)
+        while True:
+            try:
+                batch = next(batches, None)
+            except _READ_ERRORS as error:
+                raise self._unreadable(error) from None
+            if batch is None:
+                return
+            frame = pl.DataFrame(pl.from_arrow(batch)).with_columns(self._fixes)
+            yield frame.with_columns(
+                pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias(ROW_NUMBER),
+                pl.lit(self.source).alias(SOURCE_FILE),
+            )
+            offset += frame.height
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> EventFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def read_events(sources: Sequence[str]) -> pl.LazyFrame:

@@ -10,13 +10,12 @@ CREATE TABLE IF NOT EXISTS billing_runs (
     finished_at          TIMESTAMPTZ NOT NULL,
     catalog_sha256       VARCHAR NOT NULL,
     contracts_sha256     VARCHAR NOT NULL,
-    events_sha256        VARCHAR NOT NULL,
-    source_files         INTEGER NOT NULL,
-    events_read          BIGINT NOT NULL,       -- = rated + quarantined + duplicate + out_of_period
+    events_sha256        VARCHAR NOT NULL,      -- of the ingestion batch ids the run read
+    ingest_batches       INTEGER NOT NULL,      -- committed batches holding the period's dates
+    events_read          BIGINT NOT NULL,       -- = rated + quarantined + out_of_period
     events_rated         BIGINT NOT NULL,
-    events_quarantined   BIGINT NOT NULL,
-    events_duplicate     BIGINT NOT NULL,
-    events_out_of_period BIGINT NOT NULL,       -- valid, but for another billing period
+    events_quarantined   BIGINT NOT NULL,       -- no active subscription at the event's time
+    events_out_of_period BIGINT NOT NULL,       -- in the dates read, but another period
     customers_billed     INTEGER NOT NULL,
     invoice_count        INTEGER NOT NULL,
     rated_charge_count   BIGINT NOT NULL,
@@ -83,11 +82,47 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (
-    run_id       VARCHAR NOT NULL,
+    batch_id     VARCHAR,                       -- the ingestion batch that set the row aside
+    run_id       VARCHAR,                       -- or the billing run (no_active_subscription)
     source_file  VARCHAR NOT NULL,
     row_number   BIGINT NOT NULL,               -- 1-based row in source_file
     event_id     VARCHAR,
     field        VARCHAR NOT NULL,
     reason       VARCHAR NOT NULL,              -- see QuarantineReason
     detail       VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    batch_id          VARCHAR PRIMARY KEY,      -- b-<fingerprint of the new files and inputs>
+    status            VARCHAR NOT NULL,         -- committed (a batch lands whole or not at all)
+    started_at        TIMESTAMPTZ NOT NULL,
+    finished_at       TIMESTAMPTZ NOT NULL,
+    store_path        VARCHAR NOT NULL,         -- the event store directory it landed in
+    catalog_sha256    VARCHAR NOT NULL,
+    customers_sha256  VARCHAR NOT NULL,
+    source_files      INTEGER NOT NULL,         -- files read (ingested or rejected)
+    files_rejected    INTEGER NOT NULL,         -- unreadable files: nothing of them landed
+    rows_read         BIGINT NOT NULL,          -- = accepted + quarantined + duplicate + conflict
+    rows_accepted     BIGINT NOT NULL,
+    rows_quarantined  BIGINT NOT NULL,
+    rows_duplicate    BIGINT NOT NULL,          -- same event_id and content as a first arrival
+    rows_conflict     BIGINT NOT NULL,          -- same event_id, different content
+    rows_late         BIGINT NOT NULL,          -- accepted, for an already-invoiced period
+    meterline_version VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ingest_files (
+    batch_id          VARCHAR NOT NULL,
+    source_file       VARCHAR NOT NULL,
+    sha256            VARCHAR NOT NULL,         -- of the file's bytes: re-delivery is a no-op
+    size_bytes        BIGINT NOT NULL,
+    status            VARCHAR NOT NULL,         -- ingested | rejected
+    error             VARCHAR,                  -- why a rejected file could not be read
+    rows_read         BIGINT NOT NULL,          -- = accepted + quarantined + duplicate + conflict
+    rows_accepted     BIGINT NOT NULL,
+    rows_quarantined  BIGINT NOT NULL,
+    rows_duplicate    BIGINT NOT NULL,
+    rows_conflict     BIGINT NOT NULL,
+    rows_late         BIGINT NOT NULL,
+    PRIMARY KEY (batch_id, source_file)
 );

@@ -34,6 +34,7 @@ ROW_NUMBER = "row_number"
 """Lineage columns added at read time: the file and the 1-based row of each event."""
 
 MAX_ID_LENGTH = 256
+"""Longest ``event_id``, ``customer_id`` or ``event_type``; strings' default ``max_length``."""
 
 EVENT_FILE_SCHEMA = pa.DataFrameSchema(
     {name: pa.Column(dtype, nullable=True) for name, dtype in REQUIRED_COLUMNS.items()},
@@ -44,15 +45,39 @@ EVENT_FILE_SCHEMA = pa.DataFrameSchema(
 
 
 class QuarantineReason(StrEnum):
-    """Why a row was set aside instead of rated. Stored in ``quarantine.reason``."""
+    """Why a row was set aside instead of rated. Stored in ``quarantine.reason``.
+
+    Listed in the order :mod:`meter.validate` checks them: a row gets the first
+    that applies. ``conflicting_duplicate`` is decided by de-duplication, after
+    validation; ``no_active_subscription`` later, by billing.
+    """
 
     MISSING_FIELD = "missing_field"
-    ID_TOO_LONG = "id_too_long"
+    """A required column, or a property its event type declares ``required``, is null."""
     INVALID_TIMESTAMP = "invalid_timestamp"
+    """A text timestamp that is not an ISO 8601 instant with an offset."""
+    FUTURE_TIMESTAMP = "future_timestamp"
+    """A timestamp later than ingestion time plus the allowed clock skew."""
+    ID_TOO_LONG = "id_too_long"
+    """``event_id``, ``customer_id`` or ``event_type`` longer than ``MAX_ID_LENGTH``."""
     UNKNOWN_CUSTOMER = "unknown_customer"
+    """``customer_id`` is not in the customer list."""
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
-    INVALID_PROPERTY = "invalid_property"
+    """``event_type`` is not declared in the catalog's ``event_types``."""
+    WRONG_TYPE = "wrong_type"
+    """A property value that cannot be read as its declared type."""
+    VALUE_TOO_LONG = "value_too_long"
+    """A string property longer than its ``max_length``."""
+    NON_FINITE = "non_finite"
+    """NaN or infinity in a number or integer property."""
+    OUT_OF_RANGE = "out_of_range"
+    """A number too large for a quantity (``DECIMAL(38,6)``), or an integer beyond 64 bits."""
+    NEGATIVE_VALUE = "negative_value"
+    """A negative measured value, measured by a meter without ``allow_negative``."""
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    """An ``event_id`` already delivered with different content: the first arrival stands."""
     NO_ACTIVE_SUBSCRIPTION = "no_active_subscription"
+    """In the billing period, but the customer had no active subscription at that instant."""
 
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
@@ -63,6 +88,10 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "detail": pl.String(),
 }
+
+
+RESERVED_COLUMNS = frozenset({*REQUIRED_COLUMNS, *QUARANTINE_SCHEMA})
+"""Columns meterline reads or adds itself: no event property may take these names."""
 
 
 def check_event_file_schema(schema: pl.Schema, source: str) -> None:

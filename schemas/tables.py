@@ -42,7 +42,15 @@ RATED_CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "tier_breakdown": TIER_BREAKDOWN,
 }
 
-OUTPUT_TABLES = ("billing_runs", "rated_charges", "invoices", "invoice_lines", "quarantine")
+OUTPUT_TABLES = (
+    "billing_runs",
+    "rated_charges",
+    "invoices",
+    "invoice_lines",
+    "quarantine",
+    "ingest_batches",
+    "ingest_files",
+)
 
 
 def ddl() -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.billing import RunInputs, run_billing
+from jobs.ingest import IngestInputs, run_ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -19,15 +20,23 @@ def sample_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped sample, billed once for the whole session (2026-10)."""
-    db = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    """The shipped sample, ingested and billed once for the whole session (2026-10)."""
+    root = tmp_path_factory.mktemp("sample")
+    db = root / "sample.duckdb"
+    run_ingest(
+        IngestInputs(
+            [str(SAMPLES / "events")], SAMPLES / "catalog.yaml", SAMPLES / "customers.csv"
+        ),
+        root / "store",
+        db,
+    )
     run_billing(
         RunInputs(
             billing_period="2026-10",
             catalog=SAMPLES / "catalog.yaml",
             customers=SAMPLES / "customers.csv",
             subscriptions=SAMPLES / "subscriptions.csv",
-            events=[str(SAMPLES / "events")],
+            store=root / "store",
         ),
         db,
     )

@@ -10,11 +10,15 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs.billing import RunInputs, run_billing
+from jobs.billing import RunInputs, RunResult, run_billing
+from jobs.ingest import IngestInputs, IngestResult, run_ingest
 
 D = Decimal
 
 CATALOG = """
+event_types:
+  call: {properties: {region: {type: string}}}
+  store: {properties: {gb: {type: number, required: true}}}
 meters:
   - {code: calls, event_type: call, aggregation: count, group_by: [region]}
   - {code: gb, event_type: store, aggregation: sum, property: gb}
@@ -61,7 +65,8 @@ EVENTS = [
     ("p1", "paris", "call", "2026-09-30T23:30:00", "eu", None),
     ("p2", "paris", "call", "2026-10-10T10:00:00", "eu", None),
     ("p3", "paris", "call", "2026-10-11T10:00:00", "us", None),
-    ("p2", "paris", "call", "2026-10-12T10:00:00", "eu", None),  # retry of p2: duplicate
+    ("p2", "paris", "call", "2026-10-10T10:00:00", "eu", None),  # retry of p2: duplicate
+    ("p3", "paris", "call", "2026-10-11T10:00:00", "eu", None),  # p3 changed: conflict, p3 stands
     ("p4", "paris", "store", "2026-10-05T00:00:00", None, 12.5),
     ("p5", "paris", "store", "2026-10-06T00:00:00", None, 10.0),
     ("p6", "paris", "store", "2026-10-07T00:00:00", None, float("nan")),  # quarantined
@@ -99,7 +104,8 @@ EXPECTED_TOTALS = {
 }
 
 
-def write_inputs(root: Path, events: list[tuple], files: int = 1) -> RunInputs:
+def write_inputs(root: Path, events: list[tuple], files: int = 1) -> tuple[IngestInputs, RunInputs]:
+    root.mkdir(exist_ok=True)
     (root / "catalog.yaml").write_text(CATALOG)
     (root / "customers.csv").write_text(CUSTOMERS)
     (root / "subscriptions.csv").write_text(SUBSCRIPTIONS)
@@ -119,13 +125,23 @@ def write_inputs(root: Path, events: list[tuple], files: int = 1) -> RunInputs:
     size = -(-frame.height // files)
     for index in range(files):
         frame.slice(index * size, size).write_parquet(root / "events" / f"part-{index}.parquet")
-    return RunInputs(
+    ingest = IngestInputs([str(root / "events")], root / "catalog.yaml", root / "customers.csv")
+    bill = RunInputs(
         "2026-10",
         root / "catalog.yaml",
         root / "customers.csv",
         root / "subscriptions.csv",
-        [str(root / "events")],
+        root / "store",
     )
+    return ingest, bill
+
+
+def ingest_and_bill(
+    root: Path, events: list[tuple] = EVENTS, files: int = 1
+) -> tuple[IngestResult, RunResult, Path]:
+    ingest, bill = write_inputs(root, events, files)
+    db = root / "out.duckdb"
+    return run_ingest(ingest, root / "store", db), run_billing(bill, db), db
 
 
 def totals(db: Path) -> dict[str, tuple[str, Decimal]]:
@@ -136,48 +152,54 @@ def totals(db: Path) -> dict[str, tuple[str, Decimal]]:
 
 @pytest.mark.integration
 def test_invoices_match_hand_computed_totals(tmp_path: Path):
-    result = run_billing(write_inputs(tmp_path, EVENTS), tmp_path / "out.duckdb")
-    assert totals(tmp_path / "out.duckdb") == EXPECTED_TOTALS
-    # 17 rows: rated p1 p2 p3 p4 p5 t1 t2 t4 l2 = 9; duplicate p2 = 1;
-    # quarantined p6 l1 x1 x2 (no id) = 5; out of period p7 t3 = 2.
-    assert {
-        k: result.counts[k]
+    ingested, billed, db = ingest_and_bill(tmp_path)
+    assert totals(db) == EXPECTED_TOTALS
+    # Ingestion, 18 rows: quarantined p6 x1 x2 (no id) = 4; duplicate p2 = 1; conflict p3 = 1;
+    # accepted the other 12.
+    assert [
+        ingested.total(k)
         for k in (
-            "events_read",
-            "events_rated",
-            "events_duplicate",
-            "events_quarantined",
-            "events_out_of_period",
+            "rows_read",
+            "rows_accepted",
+            "rows_quarantined",
+            "rows_duplicate",
+            "rows_conflict",
         )
+    ] == [18, 12, 4, 1, 1]
+    # Billing the 12 stored: rated p1 p2 p3 p4 p5 t1 t2 t4 l2 = 9; l1 before its
+    # subscription = 1; out of period p7 t3 = 2.
+    assert {
+        k: billed.counts[k]
+        for k in ("events_read", "events_rated", "events_quarantined", "events_out_of_period")
     } == {
-        "events_read": 17,
+        "events_read": 12,
         "events_rated": 9,
-        "events_duplicate": 1,
-        "events_quarantined": 5,
+        "events_quarantined": 1,
         "events_out_of_period": 2,
     }
 
 
 @pytest.mark.integration
 def test_quarantine_names_file_row_and_reason(tmp_path: Path):
-    run_billing(write_inputs(tmp_path, EVENTS), tmp_path / "out.duckdb")
-    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as con:
+    _, _, db = ingest_and_bill(tmp_path)
+    with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
             "SELECT row_number, event_id, field, reason FROM quarantine ORDER BY row_number"
         ).fetchall()
     assert rows == [
-        (7, "p6", "gb", "invalid_property"),
-        (13, "l1", "timestamp", "no_active_subscription"),
-        (15, "x1", "customer_id", "unknown_customer"),
-        (16, "x2", "event_type", "unknown_event_type"),
-        (17, None, "event_id", "missing_field"),
+        (5, "p3", "event_id", "conflicting_duplicate"),
+        (8, "p6", "gb", "non_finite"),
+        (14, "l1", "timestamp", "no_active_subscription"),
+        (16, "x1", "customer_id", "unknown_customer"),
+        (17, "x2", "event_type", "unknown_event_type"),
+        (18, None, "event_id", "missing_field"),
     ]
 
 
 @pytest.mark.integration
 def test_invoice_lines_sum_to_invoice_total_and_show_groups(tmp_path: Path):
-    run_billing(write_inputs(tmp_path, EVENTS), tmp_path / "out.duckdb")
-    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as con:
+    _, _, db = ingest_and_bill(tmp_path)
+    with duckdb.connect(str(db), read_only=True) as con:
         mismatched = con.execute(
             "SELECT i.invoice_id FROM invoices i JOIN invoice_lines l USING (invoice_id) "
             "GROUP BY i.invoice_id, i.total HAVING sum(l.amount) <> i.total"
@@ -197,27 +219,37 @@ def test_invoice_lines_sum_to_invoice_total_and_show_groups(tmp_path: Path):
 
 @pytest.mark.integration
 def test_rerun_is_a_no_op(tmp_path: Path):
-    inputs = write_inputs(tmp_path, EVENTS)
-    first = run_billing(inputs, tmp_path / "out.duckdb")
-    second = run_billing(inputs, tmp_path / "out.duckdb")
+    ingest, bill = write_inputs(tmp_path, EVENTS)
+    db = tmp_path / "out.duckdb"
+    run_ingest(ingest, tmp_path / "store", db)
+    first = run_billing(bill, db)
+    assert run_ingest(ingest, tmp_path / "store", db).batch_id is None
+    second = run_billing(bill, db)
     assert not first.already_done and second.already_done
     assert second.run_id == first.run_id and second.counts == first.counts
-    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(db), read_only=True) as con:
         counts = [
             con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("billing_runs", "invoices", "invoice_lines", "rated_charges")
+            for t in (
+                "billing_runs",
+                "invoices",
+                "invoice_lines",
+                "rated_charges",
+                "ingest_batches",
+            )
         ]
-    assert counts == [1, 3, 9, 9]
+    assert counts == [1, 3, 9, 9, 1]
 
 
 @pytest.mark.integration
 def test_amounts_do_not_depend_on_file_split_or_row_order(tmp_path: Path):
-    # The duplicate p2 stays after its original so "first arrival" is the same event.
-    reordered = list(reversed(EVENTS[4:])) + EVENTS[:4]
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    split = write_inputs(tmp_path / "a", EVENTS, files=3)
-    shuffled = write_inputs(tmp_path / "b", reordered, files=2)
-    run_billing(split, tmp_path / "a.duckdb")
-    run_billing(shuffled, tmp_path / "b.duckdb")
-    assert totals(tmp_path / "a.duckdb") == totals(tmp_path / "b.duckdb") == EXPECTED_TOTALS
+    # The retry of p2 and the changed p3 stay after their originals, so the first
+    # arrival is the same event.
+    reordered = list(reversed(EVENTS[5:])) + EVENTS[:5]
+    ingest_and_bill(tmp_path / "a", EVENTS, files=3)
+    ingest_and_bill(tmp_path / "b", reordered, files=2)
+    assert (
+        totals(tmp_path / "a" / "out.duckdb")
+        == totals(tmp_path / "b" / "out.duckdb")
+        == EXPECTED_TOTALS
+    )

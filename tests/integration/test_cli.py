@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 METER = str(Path(sys.executable).parent / "meter")
-SUBCOMMANDS = ("demo", "bill", "generate", "query")
+SUBCOMMANDS = ("demo", "ingest", "bill", "generate", "query")
 
 pytestmark = pytest.mark.integration
 
@@ -61,26 +61,42 @@ def inputs(tmp_path: Path, sample_dir: Path) -> Path:
     return tmp_path
 
 
-def bill(root: Path, *events: str) -> subprocess.CompletedProcess[str]:
+def ingest(root: Path, *sources: str) -> subprocess.CompletedProcess[str]:
+    return meter(
+        "ingest",
+        "--catalog",
+        str(root / "catalog.yaml"),
+        "--customers",
+        str(root / "customers.csv"),
+        "--store",
+        str(root / "store"),
+        "--db",
+        str(root / "out.duckdb"),
+        *sources,
+    )
+
+
+def bill(root: Path, period: str = "2026-10") -> subprocess.CompletedProcess[str]:
     return meter(
         "bill",
         "--period",
-        "2026-10",
+        period,
         "--catalog",
         str(root / "catalog.yaml"),
         "--customers",
         str(root / "customers.csv"),
         "--subscriptions",
         str(root / "subscriptions.csv"),
+        "--store",
+        str(root / "store"),
         "--db",
         str(root / "out.duckdb"),
-        *events,
     )
 
 
 def test_wrong_events_path(inputs: Path):
     missing = str(inputs / "nope.parquet")
-    assert_one_line_error(bill(inputs, missing), missing, "no such file")
+    assert_one_line_error(ingest(inputs, missing), missing, "no such file")
 
 
 def test_malformed_catalog_lists_every_problem_with_its_path(inputs: Path, sample_dir: Path):
@@ -94,7 +110,7 @@ def test_malformed_catalog_lists_every_problem_with_its_path(inputs: Path, sampl
         "      - {code: c, model: graduated, meter: calls, tiers: [{up_to: 5, unit_price: 1},"
         " {up_to: 3, unit_price: 1}]}\n"
     )
-    result = bill(inputs, str(sample_dir / "events"))
+    result = ingest(inputs, str(sample_dir / "events"))
     assert_one_line_error(
         result,
         "catalog.yaml",
@@ -106,22 +122,27 @@ def test_malformed_catalog_lists_every_problem_with_its_path(inputs: Path, sampl
 
 def test_catalog_that_is_not_yaml(inputs: Path, sample_dir: Path):
     (inputs / "catalog.yaml").write_text("meters: [\n  - {code: x")
-    assert_one_line_error(bill(inputs, str(sample_dir / "events")), "not valid YAML")
+    assert_one_line_error(ingest(inputs, str(sample_dir / "events")), "not valid YAML")
+    assert_one_line_error(bill(inputs), "not valid YAML")
 
 
 def test_parquet_without_event_id_is_rejected_whole(inputs: Path):
     path = inputs / "events.parquet"
     pl.DataFrame({"customer_id": ["c"], "event_type": ["api_call"]}).write_parquet(path)
-    assert_one_line_error(bill(inputs, str(path)), str(path), "missing required column 'event_id'")
-    if (inputs / "out.duckdb").exists():
-        with duckdb.connect(str(inputs / "out.duckdb"), read_only=True) as con:
-            assert con.execute("SELECT count(*) FROM billing_runs").fetchone() == (0,)
+    assert_one_line_error(
+        ingest(inputs, str(path)), str(path), "missing required column 'event_id'"
+    )
+    with duckdb.connect(str(inputs / "out.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "SELECT status, rows_read FROM ingest_files WHERE source_file = ?", [str(path)]
+        ).fetchall() == [("rejected", 0)]
+    assert not list((inputs / "store" / "events").glob("*/*.parquet"))
 
 
 def test_file_that_is_not_parquet(inputs: Path):
     path = inputs / "events.parquet"
     path.write_text("event_id,customer_id\n1,2\n")
-    assert_one_line_error(bill(inputs, str(path)), str(path), "not a readable Parquet file")
+    assert_one_line_error(ingest(inputs, str(path)), str(path), "not a readable Parquet file")
 
 
 def test_naive_timestamps_are_rejected(inputs: Path):
@@ -134,7 +155,7 @@ def test_naive_timestamps_are_rejected(inputs: Path):
             "timestamp": [datetime(2026, 10, 1)],
         }
     ).write_parquet(path)
-    assert_one_line_error(bill(inputs, str(path)), str(path), "no time zone")
+    assert_one_line_error(ingest(inputs, str(path)), str(path), "no time zone")
 
 
 def test_mistyped_required_column(inputs: Path):
@@ -147,7 +168,7 @@ def test_mistyped_required_column(inputs: Path):
             "timestamp": ["2026-10-01T00:00:00Z"],
         }
     ).write_parquet(path)
-    assert_one_line_error(bill(inputs, str(path)), str(path), "'event_type'")
+    assert_one_line_error(ingest(inputs, str(path)), str(path), "'event_type'")
 
 
 def test_subscription_for_unknown_plan_names_the_line(inputs: Path, sample_dir: Path):
@@ -155,26 +176,29 @@ def test_subscription_for_unknown_plan_names_the_line(inputs: Path, sample_dir: 
         handle.write("sub_x,cust_00001,platinum,2026-01-01,,1\n")
     lines = (inputs / "subscriptions.csv").read_text().count("\n")
     assert_one_line_error(
-        bill(inputs, str(sample_dir / "events")),
+        bill(inputs),
         "subscriptions.csv",
         f"line {lines}: unknown plan platinum",
     )
 
 
-def test_bad_period(inputs: Path, sample_dir: Path):
-    result = meter(
-        "bill",
-        "--period",
-        "October",
-        "--catalog",
-        str(inputs / "catalog.yaml"),
-        "--customers",
-        str(inputs / "customers.csv"),
-        "--subscriptions",
-        str(inputs / "subscriptions.csv"),
-        str(sample_dir / "events"),
-    )
-    assert_one_line_error(result, "expected YYYY-MM")
+def test_bad_period(inputs: Path):
+    assert_one_line_error(bill(inputs, "October"), "expected YYYY-MM")
+
+
+def test_several_rejected_files_are_one_line_and_the_good_file_lands(
+    inputs: Path, sample_dir: Path
+):
+    bad = [inputs / "a.parquet", inputs / "b.parquet"]
+    for path in bad:
+        path.write_text(f"{path.name} is not parquet")
+    good = sorted((sample_dir / "events").glob("*.parquet"))[0]
+    result = ingest(inputs, str(bad[0]), str(bad[1]), str(good))
+    assert_one_line_error(result, str(bad[0]), "and 1 more rejected file")
+    assert "accepted" in result.stdout
+    with duckdb.connect(str(inputs / "out.duckdb"), read_only=True) as con:
+        statuses = con.execute("SELECT status FROM ingest_files ORDER BY source_file").fetchall()
+    assert statuses == [("rejected",), ("rejected",), ("ingested",)]
 
 
 def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
@@ -182,9 +206,11 @@ def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
     result = meter("demo", "--db", str(db))
     assert result.returncode == 0, result.stderr
     for text in (
-        "events read",
+        "accepted",
         "quarantined",
         "duplicate",
+        "conflict",
+        "no active subscription",
         "Invoices per currency",
         "Top 5 invoices",
         "EUR",
@@ -194,7 +220,8 @@ def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
     ):
         assert text in result.stdout
     again = meter("demo", "--db", str(db))
-    assert again.returncode == 0 and "Nothing to do" in again.stdout
+    assert again.returncode == 0 and "already ingested" in again.stdout
+    assert "Nothing to do" in again.stdout
     query = meter("query", "--db", str(db), "SELECT count(*) AS n FROM billing_runs")
     assert query.returncode == 0 and "1" in query.stdout
 

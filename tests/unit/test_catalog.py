@@ -9,7 +9,7 @@ import pytest
 
 from jobs.catalog import load_catalog, parse_catalog
 from rating.models.graduated import GraduatedSpec, Tier
-from schemas.catalog import Aggregation
+from schemas.catalog import Aggregation, EventProperty, EventType, PropertyType
 from schemas.errors import CatalogError, InputError
 
 
@@ -18,11 +18,21 @@ def test_sample_catalog_loads(sample_dir: Path):
     assert set(catalog.plans) == {"starter", "pro", "scale_usd", "tokyo_jpy"}
     assert catalog.meters["storage_gb"].aggregation is Aggregation.SUM
     assert len(catalog.sha256) == 64
+    assert set(catalog.event_types) == {"api_call", "storage", "compute", "payment"}
+    assert catalog.event_types["api_call"] == EventType(
+        "api_call", (EventProperty("region", PropertyType.STRING, max_length=64),)
+    )
+
+
+def test_shipped_sample_catalog_is_the_generators_catalog(sample_dir: Path):
+    generator = Path(__file__).resolve().parents[2] / "jobs" / "sample_catalog.yaml"
+    assert (sample_dir / "catalog.yaml").read_bytes() == generator.read_bytes()
 
 
 def test_yaml_numbers_are_exact_decimals(tmp_path: Path):
     path = tmp_path / "c.yaml"
     path.write_text(
+        "event_types: {e: }\n"
         "meters: [{code: m, event_type: e, aggregation: count}]\n"
         "plans:\n"
         "  - code: p\n"
@@ -39,6 +49,7 @@ def test_yaml_numbers_are_exact_decimals(tmp_path: Path):
 
 def test_every_problem_is_reported_with_its_path():
     data = {
+        "event_types": {"x": None, "y": {}},
         "meters": [
             {"code": "a", "event_type": "x", "aggregation": "sum"},
             {"code": "a", "event_type": "x", "aggregation": "count"},
@@ -62,8 +73,8 @@ def test_every_problem_is_reported_with_its_path():
     assert caught.value.problems == [
         "meters.a.property: a sum meter needs the property it measures",
         "meters[1].code: duplicate meter code 'a'",
-        "meters.b.colour: unknown key (expected one of ['aggregation', 'code', 'event_type', "
-        "'filters', 'group_by', 'name', 'property'])",
+        "meters.b.colour: unknown key (expected one of ['aggregation', 'allow_negative', 'code', "
+        "'event_type', 'filters', 'group_by', 'name', 'property'])",
         "plans.p.charges[0].meter: unknown meter 'zzz'",
         "plans.p.charges[1].unit_price: at most 9 decimal places allowed, got 0.1234567891",
         "plans.p.charges[2].model: unknown charge model 'stairway' "
@@ -75,3 +86,214 @@ def test_every_problem_is_reported_with_its_path():
 def test_missing_catalog_file(tmp_path: Path):
     with pytest.raises(InputError, match="cannot read catalog"):
         load_catalog(tmp_path / "missing.yaml")
+
+
+# --------------------------------------------------------------------------- event types
+
+EVENT_TYPES: dict = {
+    "api_call": {"properties": {"region": {"type": "string", "max_length": 64}}},
+    "storage": {"properties": {"gb": {"type": "number"}, "tier": {"type": "string"}}},
+    "payment": {
+        "properties": {
+            "amount": {"type": "number"},
+            "currency": {"type": "string", "max_length": 3, "required": True},
+            "refund": {"type": "boolean"},
+        }
+    },
+}
+METERS: list = [
+    {"code": "api_calls", "event_type": "api_call", "aggregation": "count", "group_by": ["region"]},
+    {"code": "storage_gb", "event_type": "storage", "aggregation": "sum", "property": "gb"},
+    {"code": "payments", "event_type": "payment", "aggregation": "sum", "property": "amount"},
+]
+PLANS: list = [
+    {"code": "p", "currency": "EUR", "charges": [{"code": "f", "model": "flat_fee", "amount": 1}]}
+]
+
+
+def catalog_problems(event_types: dict, meters: list) -> list[str]:
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(
+            {"event_types": event_types, "meters": meters, "plans": PLANS}, "catalog.yaml"
+        )
+    return caught.value.problems
+
+
+def with_meter(index: int, **changes) -> list:
+    return [meter | changes if i == index else meter for i, meter in enumerate(METERS)]
+
+
+def with_property(event_type: str, name: str, spec) -> dict:
+    changed = {k: {"properties": dict(v["properties"])} for k, v in EVENT_TYPES.items()}
+    changed[event_type]["properties"][name] = spec
+    return changed
+
+
+def test_event_types_are_parsed():
+    catalog = parse_catalog(
+        {"event_types": EVENT_TYPES, "meters": METERS, "plans": PLANS}, "catalog.yaml"
+    )
+    assert catalog.event_types["payment"] == EventType(
+        "payment",
+        (
+            EventProperty("amount", PropertyType.NUMBER),
+            EventProperty("currency", PropertyType.STRING, required=True, max_length=3),
+            EventProperty("refund", PropertyType.BOOLEAN),
+        ),
+    )
+    # A string property without max_length gets the id limit, 256 characters.
+    assert catalog.event_types["storage"].get_property("tier").max_length == 256
+    assert catalog.meters["payments"].allow_negative is False
+
+
+@pytest.mark.parametrize(
+    ("meters", "problem"),
+    [
+        (
+            with_meter(0, event_type="teleport"),
+            "meters.api_calls.event_type: event type 'teleport' is not declared in event_types "
+            "(declared: ['api_call', 'payment', 'storage'])",
+        ),
+        (
+            with_meter(1, property="tb"),
+            "meters.storage_gb.property: 'tb' is not a property of event type 'storage' "
+            "(declared: ['gb', 'tier'])",
+        ),
+        (
+            with_meter(1, property="tier"),
+            "meters.storage_gb.property: 'tier' is a string property; "
+            "a sum meter measures a number or integer property",
+        ),
+        (
+            with_meter(1, filters={"zone": ["eu"]}),
+            "meters.storage_gb.filters.zone: 'zone' is not a property of event type 'storage' "
+            "(declared: ['gb', 'tier'])",
+        ),
+        (
+            # region is a property of api_call, not of the meter's event type.
+            with_meter(1, group_by=["region"]),
+            "meters.storage_gb.group_by: 'region' is not a property of event type 'storage' "
+            "(declared: ['gb', 'tier'])",
+        ),
+        (
+            [*METERS, {"code": "storage_gb", "event_type": "storage", "aggregation": "count"}],
+            "meters[3].code: duplicate meter code 'storage_gb'",
+        ),
+        (
+            with_meter(2, allow_negative="yes"),
+            "meters.payments.allow_negative: expected true or false, got 'yes'",
+        ),
+        (
+            with_meter(0, allow_negative=True),
+            "meters.api_calls.allow_negative: a count meter measures no value that can be negative",
+        ),
+        (
+            with_meter(2, filters={"refund": ["no"]}),
+            "meters.payments.filters.refund: 'refund' is a boolean property; "
+            "expected true or false, got 'no'",
+        ),
+    ],
+)
+def test_meter_errors_name_the_meter(meters: list, problem: str):
+    assert catalog_problems(EVENT_TYPES, meters) == [problem]
+
+
+def test_boolean_filters_match_booleans_as_text():
+    meters = with_meter(2, filters={"refund": [True]})
+    catalog = parse_catalog(
+        {"event_types": EVENT_TYPES, "meters": meters, "plans": PLANS}, "catalog.yaml"
+    )
+    assert catalog.meters["payments"].filters == (("refund", ("true",)),)
+
+
+@pytest.mark.parametrize(
+    ("event_types", "problem"),
+    [
+        (
+            with_property("storage", "gb", {"type": "float"}),
+            "event_types.storage.properties.gb.type: unknown property type 'float' "
+            "(expected one of ['string', 'number', 'integer', 'boolean'])",
+        ),
+        (
+            with_property("storage", "tier", {"type": "string", "max_length": 0}),
+            "event_types.storage.properties.tier.max_length: expected a positive integer, got 0",
+        ),
+        (
+            with_property("storage", "tier", {"type": "string", "max_length": "ten"}),
+            "event_types.storage.properties.tier.max_length: expected a positive integer, "
+            "got 'ten'",
+        ),
+        (
+            with_property("storage", "tier", {"type": "string", "max_length": True}),
+            "event_types.storage.properties.tier.max_length: expected a positive integer, got True",
+        ),
+        (
+            with_property("storage", "gb", {"type": "number", "max_length": 8}),
+            "event_types.storage.properties.gb.max_length: only string properties have a "
+            "max_length",
+        ),
+        (
+            with_property("storage", "gb", {"type": "number", "required": "yes"}),
+            "event_types.storage.properties.gb.required: expected true or false, got 'yes'",
+        ),
+        (
+            with_property("storage", "gb", {"type": "number", "unit": "GB"}),
+            "event_types.storage.properties.gb.unit: unknown key "
+            "(expected one of ['description', 'max_length', 'required', 'type'])",
+        ),
+        (
+            with_property("storage", "gb", "number"),
+            "event_types.storage.properties.gb: expected a mapping such as {type: number}",
+        ),
+        (
+            with_property("storage", "event_id", {"type": "string"}),
+            "event_types.storage.properties.event_id: 'event_id' is a column meterline "
+            "reserves, not a property",
+        ),
+        (
+            # One column, one type: region is already a string of api_call.
+            with_property("storage", "region", {"type": "number"}),
+            "event_types.storage.properties.region.type: 'region' is a string property of "
+            "event type 'api_call'; a property has one type in every event type",
+        ),
+        (
+            EVENT_TYPES | {"login": {"fields": {}}},
+            "event_types.login.fields: unknown key (expected one of ['description', 'properties'])",
+        ),
+        (
+            EVENT_TYPES | {"login": {"properties": ["user"]}},
+            "event_types.login.properties: expected a mapping of property name -> {type: ...}",
+        ),
+        (
+            {},
+            "event_types: expected a non-empty mapping of event type -> {properties: ...}",
+        ),
+    ],
+)
+def test_event_type_errors_name_the_path(event_types: dict, problem: str):
+    assert catalog_problems(event_types, METERS) == [problem]
+
+
+def test_every_event_type_and_meter_problem_at_once():
+    event_types = with_property("storage", "gb", {"type": "float", "max_length": -1})
+    bad = {"code": "bad", "event_type": "payment", "aggregation": "sum", "property": "currency"}
+    meters = [*with_meter(0, event_type="click"), bad]
+    assert catalog_problems(event_types, meters) == [
+        "event_types.storage.properties.gb.type: unknown property type 'float' "
+        "(expected one of ['string', 'number', 'integer', 'boolean'])",
+        "event_types.storage.properties.gb.max_length: expected a positive integer, got -1",
+        "meters.api_calls.event_type: event type 'click' is not declared in event_types "
+        "(declared: ['api_call', 'payment', 'storage'])",
+        # storage_gb reads the invalid gb: that is not reported a second time.
+        "meters.bad.property: 'currency' is a string property; "
+        "a sum meter measures a number or integer property",
+    ]
+
+
+def test_unknown_section_names_the_expected_ones():
+    data = {"event_types": EVENT_TYPES, "meters": METERS, "plans": PLANS, "metres": []}
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(data, "catalog.yaml")
+    assert caught.value.problems == [
+        "metres: unknown section (expected 'event_types', 'meters', 'plans')"
+    ]

@@ -1,0 +1,318 @@
+"""The event store: accepted usage events as a Parquet dataset partitioned by event date.
+
+Layout under the store root::
+
+    events/date=2026-10-01/<batch_id>.<part>.parquet   accepted events, zstd; a part
+                                                       per source file of the batch
+    index/bucket=07/<batch_id>.idx              the de-duplication index of one batch
+    _staging/<batch_id>/...                     a batch being written (same layout)
+    _staging/<batch_id>/prepared.json           written last: the batch is complete on disk
+
+A batch is written whole into ``_staging``, marked prepared, then its files are
+moved into place one ``os.replace`` at a time. The batch becomes visible when
+the caller records it as committed (in DuckDB); readers only ever read files
+of committed batches (:meth:`EventStore.event_files`), so a reader never sees
+part of a batch. A process killed before ``prepared.json`` exists leaves only
+staging, which :meth:`EventStore.discard` removes; after it, the batch can be
+rolled forward from staging alone (:meth:`EventStore.publish` is idempotent).
+
+The index holds, per accepted event, the stable 64-bit hash of its
+``event_id`` (:func:`meter.idhash.hash_strings`) and its event day, split into
+``2**INDEX_BUCKET_BITS`` buckets by the hash's top bits so that history is
+checked one bucket at a time in bounded memory. The day says which date
+partitions to read when a hash match has to be confirmed on the real id.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from meter.idhash import bucket_of
+from schemas.catalog import EventType, PropertyType
+from schemas.errors import InputError
+from schemas.events import (
+    REQUIRED_COLUMNS,
+    ROW_NUMBER,
+    SOURCE_FILE,
+    TIMESTAMP_COLUMN,
+    property_as_quantity,
+)
+from schemas.types import QUANTITY
+
+INDEX_BUCKET_BITS = 4
+INDEX_BUCKETS = 1 << INDEX_BUCKET_BITS
+INDEX_RECORD = np.dtype([("id_hash", "<u8"), ("day", "<i4")])
+"""One index entry, packed (12 bytes): the event_id hash and the event's UTC day number."""
+
+EVENT_DATE = "event_date"
+"""The partition key: the UTC calendar date of the event's timestamp."""
+
+PREPARED = "prepared.json"
+_STAGING = "_staging"
+_ZSTD_LEVEL = 3
+
+
+INGEST_BATCH_ID = "ingest_batch_id"
+INVOICED_PERIOD = "invoiced_period"
+LINEAGE_COLUMNS: dict[str, pl.DataType] = {
+    INVOICED_PERIOD: pl.String(),
+    INGEST_BATCH_ID: pl.String(),
+    SOURCE_FILE: pl.String(),
+    ROW_NUMBER: pl.Int64(),
+}
+"""Columns the store adds to every event: the late-event flag and where the row came from."""
+
+PROPERTY_DTYPES: dict[PropertyType, pl.DataType] = {
+    PropertyType.STRING: pl.String(),
+    PropertyType.NUMBER: QUANTITY,
+    PropertyType.INTEGER: pl.Int64(),
+    PropertyType.BOOLEAN: pl.Boolean(),
+}
+
+
+def store_properties(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]:
+    """Every declared property with its store type, sorted by name.
+
+    A property declared by several event types has one type (checked when the
+    catalog loads); columns that no event type declares are not stored.
+    """
+    found = {
+        prop.name: PROPERTY_DTYPES[prop.type]
+        for event_type in event_types.values()
+        for prop in event_type.properties
+    }
+    return dict(sorted(found.items()))
+
+
+def store_schema(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]:
+    """Column order and types of the store's event files."""
+    return {**REQUIRED_COLUMNS, **store_properties(event_types), **LINEAGE_COLUMNS}
+
+
+def _as_declared(name: str, dtype: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """A validated property column in its store type (validation rejected what cannot convert)."""
+    column = pl.col(name)
+    if target == QUANTITY:
+        return property_as_quantity(name, dtype)
+    if target == pl.Boolean() and dtype == pl.String:
+        return column.str.to_lowercase().replace_strict(
+            {"true": True, "false": False}, default=None, return_dtype=pl.Boolean
+        )
+    return column.cast(target, strict=False)
+
+
+def to_store_form(events: pl.DataFrame, event_types: Mapping[str, EventType]) -> pl.DataFrame:
+    """Validated events (contract form, with lineage) as store columns plus ``event_date``.
+
+    ``invoiced_period`` and ``ingest_batch_id`` are left null here and set by
+    the caller. Missing property columns become nulls of the declared type.
+    """
+    columns = [pl.col(name) for name in REQUIRED_COLUMNS]
+    for name, target in store_properties(event_types).items():
+        if name in events.columns:
+            columns.append(_as_declared(name, events.schema[name], target).alias(name))
+        else:
+            columns.append(pl.lit(None, dtype=target).alias(name))
+    columns += [
+        pl.col(name) if name in events.columns else pl.lit(None, dtype=dtype).alias(name)
+        for name, dtype in LINEAGE_COLUMNS.items()
+    ]
+    return events.select(*columns, pl.col(TIMESTAMP_COLUMN).dt.date().alias(EVENT_DATE))
+
+
+class PartWriter:
+    """Writes one part of a batch (one source file's accepted rows) into staging.
+
+    One Parquet file per event date, kept open while chunks arrive in arrival
+    order; index entries are buffered (12 bytes per event) and only appended to
+    the batch's bucket files on :meth:`commit`. :meth:`abort` removes every
+    trace of the part, so a file that fails half-way leaves nothing behind.
+    """
+
+    def __init__(self, staging: Path, batch_id: str, part: str, schema: pa.Schema) -> None:
+        self.staging = staging
+        self.name = f"{batch_id}.{part}"
+        self.batch_id = batch_id
+        self.schema = schema
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._index: list[np.ndarray] = []
+        self.rows = 0
+
+    def write(self, events: pl.DataFrame, id_hashes: np.ndarray) -> None:
+        """Append accepted events (store columns plus ``event_date``) and their id hashes."""
+        if events.is_empty():
+            return
+        records = np.empty(len(id_hashes), dtype=INDEX_RECORD)
+        records["id_hash"] = id_hashes
+        records["day"] = events[EVENT_DATE].cast(pl.Int32).to_numpy()
+        self._index.append(records)
+        parts = events.partition_by(EVENT_DATE, as_dict=True, maintain_order=True)
+        for (day,), part in parts.items():
+            folder = f"date={day.isoformat()}"
+            writer = self._writers.get(folder)
+            if writer is None:
+                path = self.staging / "events" / folder / f"{self.name}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(
+                    path, self.schema, compression="zstd", compression_level=_ZSTD_LEVEL
+                )
+                self._writers[folder] = writer
+            writer.write_table(part.drop(EVENT_DATE).to_arrow().cast(self.schema))
+        self.rows += events.height
+
+    def _close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+
+    def commit(self) -> None:
+        """Close the part's files and add its index entries to the batch's bucket files."""
+        self._close()
+        if not self._index:
+            return
+        records = np.concatenate(self._index)
+        self._index.clear()
+        buckets = bucket_of(records["id_hash"], INDEX_BUCKET_BITS)
+        order = np.argsort(buckets, kind="stable")
+        records, buckets = records[order], buckets[order]
+        starts = np.searchsorted(buckets, np.arange(INDEX_BUCKETS + 1))
+        for bucket in range(INDEX_BUCKETS):
+            chunk = records[starts[bucket] : starts[bucket + 1]]
+            if chunk.size:
+                path = self.staging / "index" / f"bucket={bucket:02d}" / f"{self.batch_id}.idx"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("ab") as handle:
+                    handle.write(chunk.tobytes())
+
+    def abort(self) -> None:
+        self._close()
+        self._index.clear()
+        for folder in self._writers:
+            (self.staging / "events" / folder / f"{self.name}.parquet").unlink(missing_ok=True)
+        self._writers.clear()
+
+
+class EventStore:
+    """A store root on the local filesystem (atomic renames need one filesystem)."""
+
+    def __init__(self, root: str | Path) -> None:
+        if "://" in str(root) and not str(root).startswith("file://"):
+            raise InputError(f"{root}: the event store must be a local directory")
+        self.root = Path(str(root).removeprefix("file://"))
+
+    # ---------------------------------------------------------------- writing
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive use of the store for one ingestion; a second one fails clearly."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(
+                    f"{self.root}: another ingestion is writing to this event store; "
+                    "wait for it to finish"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def staging(self, batch_id: str) -> Path:
+        return self.root / _STAGING / batch_id
+
+    def start_batch(self, batch_id: str) -> None:
+        """A fresh, empty staging directory for the batch."""
+        staging = self.staging(batch_id)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+
+    def part_writer(self, batch_id: str, part: str, schema: pa.Schema) -> PartWriter:
+        return PartWriter(self.staging(batch_id), batch_id, part, schema)
+
+    def prepare(self, batch_id: str, record: Mapping[str, Any]) -> None:
+        """Mark a fully written batch as complete on disk (atomic: write then rename)."""
+        staging = self.staging(batch_id)
+        temporary = staging / (PREPARED + ".tmp")
+        temporary.write_text(json.dumps(record, default=str, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, staging / PREPARED)
+
+    def prepared(self, batch_id: str) -> dict[str, Any] | None:
+        path = self.staging(batch_id) / PREPARED
+        if not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def staged_batches(self) -> list[str]:
+        base = self.root / _STAGING
+        return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+
+    def publish(self, batch_id: str) -> None:
+        """Move a prepared batch's files into place; safe to repeat after a crash."""
+        staging = self.staging(batch_id)
+        for kind in ("events", "index"):
+            for source in sorted((staging / kind).glob("*/*")):
+                target = self.root / source.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+
+    def finish(self, batch_id: str) -> None:
+        """Drop a batch's staging directory once its files are in place and it is committed."""
+        shutil.rmtree(self.staging(batch_id), ignore_errors=True)
+
+    def discard(self, batch_id: str) -> None:
+        """Remove every trace of an uncommitted batch: staging and any file already moved."""
+        shutil.rmtree(self.staging(batch_id), ignore_errors=True)
+        for kind in ("events", "index"):
+            for path in (self.root / kind).glob(f"*/{batch_id}.*"):  # parts and index
+                path.unlink()
+
+    # ---------------------------------------------------------------- reading
+
+    def event_files(
+        self, batch_ids: Iterable[str], dates: Iterable[str] | None = None
+    ) -> list[str]:
+        """Files of the given (committed) batches, optionally only some ``YYYY-MM-DD`` dates."""
+        wanted = set(batch_ids)
+        if not wanted:
+            return []
+        folders = (
+            [self.root / "events" / f"date={d}" for d in sorted(set(dates))]
+            if dates is not None
+            else sorted((self.root / "events").glob("date=*"))
+        )
+        return [
+            str(path)
+            for folder in folders
+            for path in sorted(folder.glob("*.parquet"))
+            if path.name.split(".", 1)[0] in wanted
+        ]
+
+    def index_bucket(self, bucket: int, batch_ids: Iterable[str]) -> np.ndarray:
+        """Every index entry of one bucket over the given (committed) batches."""
+        folder = self.root / "index" / f"bucket={bucket:02d}"
+        parts = [
+            np.fromfile(folder / f"{batch_id}.idx", dtype=INDEX_RECORD)
+            for batch_id in sorted(set(batch_ids))
+            if (folder / f"{batch_id}.idx").exists()
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=INDEX_RECORD)
+
+    def scan(self, batch_ids: Iterable[str], dates: Iterable[str] | None = None) -> pl.LazyFrame:
+        """The committed events of the given batches as one lazy frame (no ``event_date``)."""
+        files = self.event_files(batch_ids, dates)
+        if not files:
+            raise InputError(f"{self.root}: the event store holds no committed events")
+        return pl.scan_parquet(files, hive_partitioning=False)

@@ -1,0 +1,221 @@
+"""Stable 64-bit hashes of event ids, and the hash set that finds repeated ones.
+
+The hash is **XXH64 with seed 0** over each id's UTF-8 bytes (the published
+algorithm, https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md).
+It is persisted in the event store's index, so it must never change with a
+library version: Polars documents that its own ``hash`` may, hence this
+implementation. A null id hashes to ``NULL_HASH``.
+
+Hashes can collide (two different ids, one hash), so a hash match is only a
+*candidate* duplicate; :mod:`meter.dedup` confirms candidates on the real ids.
+The set never gives a false negative, which is what exactly-once needs.
+
+>>> import polars as pl
+>>> hex(int(hash_strings(pl.Series([""]))[0]))
+'0xef46db3751d8e999'
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_P1 = np.uint64(0x9E3779B185EBCA87)
+_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_P3 = np.uint64(0x165667B19E3779F9)
+_P4 = np.uint64(0x85EBCA77C2B2AE63)
+_P5 = np.uint64(0x27D4EB2F165667C5)
+
+NULL_HASH = np.uint64(0)
+"""The hash given to a null id (never de-duplicated: nulls are quarantined first)."""
+
+
+@nb.njit(inline="always")
+def _rotl(x: np.uint64, r: int) -> np.uint64:
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
+
+
+@nb.njit(inline="always")
+def _read64(data: np.ndarray, p: int) -> np.uint64:
+    value = np.uint64(0)
+    for i in range(8):
+        value |= np.uint64(data[p + i]) << np.uint64(8 * i)
+    return value
+
+
+@nb.njit(inline="always")
+def _read32(data: np.ndarray, p: int) -> np.uint64:
+    value = np.uint64(0)
+    for i in range(4):
+        value |= np.uint64(data[p + i]) << np.uint64(8 * i)
+    return value
+
+
+@nb.njit(inline="always")
+def _round(acc: np.uint64, lane: np.uint64) -> np.uint64:
+    acc = acc + lane * _P2
+    return _rotl(acc, 31) * _P1
+
+
+@nb.njit(inline="always")
+def _merge(acc: np.uint64, lane: np.uint64) -> np.uint64:
+    acc = acc ^ _round(np.uint64(0), lane)
+    return acc * _P1 + _P4
+
+
+@nb.njit(cache=True)
+def _xxh64(data: np.ndarray, start: int, end: int) -> np.uint64:
+    length = end - start
+    p = start
+    if length >= 32:
+        v1 = _P1 + _P2
+        v2 = _P2
+        v3 = np.uint64(0)
+        v4 = np.uint64(0) - _P1
+        while p + 32 <= end:
+            v1 = _round(v1, _read64(data, p))
+            v2 = _round(v2, _read64(data, p + 8))
+            v3 = _round(v3, _read64(data, p + 16))
+            v4 = _round(v4, _read64(data, p + 24))
+            p += 32
+        h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
+        h = _merge(h, v1)
+        h = _merge(h, v2)
+        h = _merge(h, v3)
+        h = _merge(h, v4)
+    else:
+        h = _P5
+    h = h + np.uint64(length)
+    while p + 8 <= end:
+        h = h ^ _round(np.uint64(0), _read64(data, p))
+        h = _rotl(h, 27) * _P1 + _P4
+        p += 8
+    if p + 4 <= end:
+        h = h ^ (_read32(data, p) * _P1)
+        h = _rotl(h, 23) * _P2 + _P3
+        p += 4
+    while p < end:
+        h = h ^ (np.uint64(data[p]) * _P5)
+        h = _rotl(h, 11) * _P1
+        p += 1
+    h = h ^ (h >> np.uint64(33))
+    h = h * _P2
+    h = h ^ (h >> np.uint64(29))
+    h = h * _P3
+    return h ^ (h >> np.uint64(32))
+
+
+@nb.njit(cache=True, parallel=True)
+def _hash_all(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    out = np.empty(len(offsets) - 1, dtype=np.uint64)
+    for i in nb.prange(len(out)):
+        out[i] = _xxh64(data, offsets[i], offsets[i + 1]) if valid[i] else NULL_HASH
+    return out
+
+
+def _arrow_strings(values: pl.Series | pa.Array | pa.ChunkedArray) -> pa.LargeStringArray:
+    if isinstance(values, pl.Series):
+        values = values.to_arrow()
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.large_string())
+    if values.type != pa.large_string():
+        values = pc.cast(values, pa.large_string())
+    return values
+
+
+def hash_strings(values: pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """XXH64 (seed 0) of each string's UTF-8 bytes, as ``uint64``; nulls get ``NULL_HASH``.
+
+    >>> [hex(int(h)) for h in hash_strings(pl.Series(["a", None]))]
+    ['0xd24ec4f1a98c6e5b', '0x0']
+    """
+    array = _arrow_strings(values)
+    if len(array) == 0:
+        return np.empty(0, dtype=np.uint64)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.empty(0, dtype=np.uint8)
+    )
+    valid = (
+        np.ones(len(array), dtype=np.bool_)
+        if array.null_count == 0
+        else array.is_valid().to_numpy(zero_copy_only=False)
+    )
+    return _hash_all(offsets, data, valid)
+
+
+def bucket_of(hashes: np.ndarray, bits: int) -> np.ndarray:
+    """The index bucket of each hash: its top ``bits`` bits (0 bits: one bucket).
+
+    >>> bucket_of(np.array([0, 2**63, 2**64 - 1], dtype=np.uint64), 4).tolist()
+    [0, 8, 15]
+    """
+    if bits == 0:
+        return np.zeros(len(hashes), dtype=np.int64)
+    return (hashes >> np.uint64(64 - bits)).astype(np.int64)
+
+
+_EMPTY = np.uint64(0)
+"""Marks a free slot; the real hash 0 is tracked apart (``has_zero``)."""
+
+
+@nb.njit(cache=True)
+def _insert(table: np.ndarray, mask: np.uint64, key: np.uint64) -> bool:
+    """Insert ``key`` (non-zero); True if it was already present."""
+    slot = key & mask
+    while True:
+        current = table[slot]
+        if current == key:
+            return True
+        if current == _EMPTY:
+            table[slot] = key
+            return False
+        slot = (slot + np.uint64(1)) & mask
+
+
+@nb.njit(cache=True)
+def _seen_before(history: np.ndarray, batch: np.ndarray, capacity: int) -> np.ndarray:
+    table = np.zeros(capacity, dtype=np.uint64)
+    mask = np.uint64(capacity - 1)
+    has_zero = False
+    for key in history:
+        if key == _EMPTY:
+            has_zero = True
+        else:
+            _insert(table, mask, key)
+    out = np.empty(len(batch), dtype=np.bool_)
+    for i in range(len(batch)):
+        key = batch[i]
+        if key == _EMPTY:
+            out[i] = has_zero
+            has_zero = True
+        else:
+            out[i] = _insert(table, mask, key)
+    return out
+
+
+def table_capacity(entries: int) -> int:
+    """A power of two at least twice ``entries``: linear probing stays short at load <= 0.5."""
+    return 1 << max(4, (2 * entries - 1).bit_length())
+
+
+def seen_before(history: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """Per batch hash, in order: already in ``history`` or earlier in ``batch``?
+
+    The first arrival of a hash is False, every later one True; memory is one
+    ``uint64`` table of :func:`table_capacity` slots.
+
+    >>> seen_before(np.array([7], dtype=np.uint64), np.array([5, 7, 5, 0, 0], dtype=np.uint64))
+    array([False,  True,  True, False,  True])
+    """
+    history = np.ascontiguousarray(history, dtype=np.uint64)
+    batch = np.ascontiguousarray(batch, dtype=np.uint64)
+    return _seen_before(history, batch, table_capacity(len(history) + len(batch)))
