@@ -2,16 +2,17 @@
 
 Run with benchmarks enabled (pyproject's addopts disable them)::
 
-    .venv/bin/python -m pytest benchmarks -q --benchmark-enable --benchmark-only -p no:doctest
+    .venv/bin/python -m pytest benchmarks -q --benchmark-enable --benchmark-only
 
 Without ``--benchmark-enable`` every case runs its kernel once, as a smoke test.
 The inputs come from the project's own generator and reader (one Parquet file
-in a session temp dir), pushed through the same steps as ``run_billing`` up to
-the kernel under test, so their shapes and types are the real ones.
+in a session temp dir), ingested into an event store where a kernel needs stored
+events, so their shapes and types are the real ones.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -20,11 +21,13 @@ import pytest
 
 from aggregation.periods import billable_subscriptions, customer_periods, parse_billing_period
 from aggregation.usage import BILLING_STATUS, BillingStatus, aggregate_usage, assign_subscriptions
-from jobs.billing import validate_events
 from jobs.catalog import load_catalog
 from jobs.contracts import load_contracts
 from jobs.generate import generate
-from meter.dedup import IS_DUPLICATE, mark_duplicates
+from jobs.ingest import IngestInputs, run_ingest
+from meter.dedup import find_candidates
+from meter.event_store import INDEX_RECORD, EventStore
+from meter.idhash import hash_strings, repeated
 from meter.sources import read_events
 from meter.validate import REASON, classify
 from rating.models.graduated import GraduatedSpec, Tier
@@ -44,6 +47,9 @@ TIERS = GraduatedSpec(
 )
 
 
+LATEST = datetime(2026, 11, 2, tzinfo=UTC)
+
+
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory):
     out = tmp_path_factory.mktemp("kernels")
@@ -58,29 +64,26 @@ def generated(tmp_path_factory):
     catalog = load_catalog(out / "catalog.yaml")
     contracts = load_contracts(out / "customers.csv", out / "subscriptions.csv", catalog.plans)
     events = read_events([str(path) for path in data.event_files]).collect()
-    return catalog, contracts, events
-
-
-@pytest.fixture(scope="session")
-def valid_events(generated):
-    """Events that passed ``classify``: the input of ``mark_duplicates``."""
-    catalog, contracts, events = generated
-    classified = classify(
-        events.lazy(), contracts.customers["customer_id"].to_list(), catalog.meters.values()
-    ).collect()
-    return classified.filter(pl.col(REASON).is_null())
+    return out, catalog, contracts, events
 
 
 @pytest.fixture(scope="session")
 def rated_events(generated):
-    """Validated, de-duplicated events assigned to subscriptions, as ``run_billing`` has them."""
-    catalog, contracts, events = generated
-    accepted = validate_events(events, contracts, catalog).accepted
+    """Ingested events assigned to subscriptions, as ``run_billing`` has them."""
+    out, _, contracts, _ = generated
+    inputs = IngestInputs([str(out / "events")], out / "catalog.yaml", out / "customers.csv")
+    batch = run_ingest(inputs, out / "store", out / "db.duckdb").batch_id
+    stored = EventStore(out / "store").scan([batch]).collect()
     period = parse_billing_period(PERIOD)
     periods = customer_periods(contracts.customers, period)
     billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period)
-    assigned = assign_subscriptions(accepted.lazy(), periods, billable).collect()
+    assigned = assign_subscriptions(stored.lazy(), periods, billable).collect()
     return assigned.filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
+
+
+@pytest.fixture(scope="session")
+def id_hashes(generated):
+    return hash_strings(generated[3]["event_id"].drop_nulls())
 
 
 @pytest.fixture(scope="session")
@@ -111,24 +114,44 @@ def test_per_unit_price(benchmark, quantities):
 
 @pytest.mark.benchmark(group="aggregate")
 def test_aggregate_usage(benchmark, generated, rated_events):
-    catalog, _, _ = generated
-    meters = list(catalog.meters.values())
+    meters = list(generated[1].meters.values())
     usage = benchmark(lambda: aggregate_usage(rated_events.lazy(), meters).collect())
     assert int(usage["event_count"].sum()) == rated_events.height
 
 
 @pytest.mark.benchmark(group="ingest")
-def test_mark_duplicates(benchmark, valid_events):
-    marked = benchmark(lambda: mark_duplicates(valid_events.lazy()).collect())
-    duplicates = int(marked[IS_DUPLICATE].sum())
-    assert 0 < duplicates < marked.height * 0.05
+def test_hash_event_ids(benchmark, generated):
+    ids = generated[3]["event_id"]
+    hashes = benchmark(hash_strings, ids)
+    assert len(hashes) == ids.len()
+
+
+@pytest.mark.benchmark(group="ingest")
+def test_repeated_against_history(benchmark, id_hashes):
+    history, batch = id_hashes[: len(id_hashes) // 2], id_hashes
+    in_batch, in_history = benchmark(repeated, history, batch)
+    assert in_batch.sum() >= len(history) and in_history.all()
+
+
+@pytest.mark.benchmark(group="ingest")
+def test_find_candidates_in_16_buckets(benchmark, id_hashes):
+    history = np.empty(len(id_hashes) // 2, dtype=INDEX_RECORD)
+    history["id_hash"] = id_hashes[: len(history)]
+    history["day"] = 20_000
+    buckets = {b: history[(history["id_hash"] >> np.uint64(60)) == b] for b in range(16)}
+    found = benchmark(find_candidates, id_hashes, buckets.__getitem__, 4)
+    assert found.mask.sum() >= len(history)
 
 
 @pytest.mark.benchmark(group="ingest")
 def test_classify(benchmark, generated):
-    catalog, contracts, events = generated
+    _, catalog, contracts, events = generated
     customers = contracts.customers["customer_id"].to_list()
     meters = list(catalog.meters.values())
-    classified = benchmark(lambda: classify(events.lazy(), customers, meters).collect())
+    classified = benchmark(
+        lambda: classify(
+            events.lazy(), customers, meters, catalog.event_types, latest_allowed=LATEST
+        ).collect()
+    )
     quarantined = classified[REASON].is_not_null().sum()
     assert 0 < quarantined < events.height * 0.05

@@ -26,10 +26,9 @@ from enum import StrEnum
 import numpy as np
 import polars as pl
 
-from meter.idhash import bucket_of, seen_before
+from meter.idhash import bucket_of, repeated
 from schemas.events import EVENT_ID, ROW_NUMBER, SOURCE_FILE
 
-IS_DUPLICATE = "is_duplicate"
 ARRIVAL = "_arrival"
 CONTENT = "_content"
 DEDUP_STATUS = "dedup_status"
@@ -41,16 +40,6 @@ class DedupStatus(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
-
-
-def mark_duplicates(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Add ``is_duplicate``: true on every arrival of an id after its first (in memory).
-
-    >>> frame = pl.LazyFrame({"event_id": ["a", "b", "a", "a"]})
-    >>> mark_duplicates(frame).collect()["is_duplicate"].to_list()
-    [False, False, True, True]
-    """
-    return events.with_columns((~pl.col(EVENT_ID).is_first_distinct()).alias(IS_DUPLICATE))
 
 
 @dataclass(frozen=True)
@@ -80,18 +69,16 @@ def find_candidates(
     mask = np.zeros(len(batch_hashes), dtype=bool)
     days: list[np.ndarray] = []
     buckets = bucket_of(batch_hashes, bucket_bits)
+    order = np.argsort(buckets, kind="stable")
+    starts = np.searchsorted(buckets[order], np.arange((1 << bucket_bits) + 1))
     for bucket in range(1 << bucket_bits):
-        rows = np.flatnonzero(buckets == bucket)
-        history = history_bucket(bucket)
+        rows = order[starts[bucket] : starts[bucket + 1]]
         if rows.size == 0:
             continue
-        hashes = batch_hashes[rows]
-        seen = seen_before(history["id_hash"], hashes)
-        if not seen.any():
-            continue
-        shared = np.unique(hashes[seen])
-        mask[rows] = np.isin(hashes, shared)
-        days.append(history["day"][np.isin(history["id_hash"], shared)])
+        history = history_bucket(bucket)
+        in_batch, in_history = repeated(history["id_hash"], batch_hashes[rows])
+        mask[rows] = in_batch
+        days.append(history["day"][in_history])
     history_days = np.unique(np.concatenate(days)) if days else np.empty(0, dtype=np.int32)
     return Candidates(mask, history_days)
 

@@ -164,41 +164,46 @@ def bucket_of(hashes: np.ndarray, bits: int) -> np.ndarray:
 
 
 _EMPTY = np.uint64(0)
-"""Marks a free slot; the real hash 0 is tracked apart (``has_zero``)."""
+"""Marks a free slot; the real hash 0 is counted apart."""
 
 
 @nb.njit(cache=True)
-def _insert(table: np.ndarray, mask: np.uint64, key: np.uint64) -> bool:
-    """Insert ``key`` (non-zero); True if it was already present."""
+def _slot(table: np.ndarray, mask: np.uint64, key: np.uint64) -> int:
+    """The slot holding ``key`` (non-zero), claiming a free one if it is new."""
     slot = key & mask
     while True:
         current = table[slot]
         if current == key:
-            return True
+            return int(slot)
         if current == _EMPTY:
             table[slot] = key
-            return False
+            return int(slot)
         slot = (slot + np.uint64(1)) & mask
 
 
 @nb.njit(cache=True)
-def _seen_before(history: np.ndarray, batch: np.ndarray, capacity: int) -> np.ndarray:
-    table = np.zeros(capacity, dtype=np.uint64)
-    mask = np.uint64(capacity - 1)
-    has_zero = False
-    for key in history:
-        if key == _EMPTY:
-            has_zero = True
+def _count(
+    keys: np.ndarray, table: np.ndarray, counts: np.ndarray, slots: np.ndarray, zero: int
+) -> int:
+    """Add ``keys`` to the table; per key its slot (-1 for 0), per slot a saturating count."""
+    mask = np.uint64(len(table) - 1)
+    for i in range(len(keys)):
+        if keys[i] == _EMPTY:
+            slots[i] = -1
+            zero = min(zero + 1, 2)
         else:
-            _insert(table, mask, key)
-    out = np.empty(len(batch), dtype=np.bool_)
-    for i in range(len(batch)):
-        key = batch[i]
-        if key == _EMPTY:
-            out[i] = has_zero
-            has_zero = True
-        else:
-            out[i] = _insert(table, mask, key)
+            slot = _slot(table, mask, keys[i])
+            slots[i] = slot
+            counts[slot] = min(counts[slot] + 1, 2)
+    return zero
+
+
+@nb.njit(cache=True)
+def _lookup(slots: np.ndarray, counts: np.ndarray, zero: int, at_least: int) -> np.ndarray:
+    out = np.empty(len(slots), dtype=np.bool_)
+    for i in range(len(slots)):
+        count = zero if slots[i] < 0 else counts[slots[i]]
+        out[i] = count >= at_least
     return out
 
 
@@ -207,15 +212,33 @@ def table_capacity(entries: int) -> int:
     return 1 << max(4, (2 * entries - 1).bit_length())
 
 
-def seen_before(history: np.ndarray, batch: np.ndarray) -> np.ndarray:
-    """Per batch hash, in order: already in ``history`` or earlier in ``batch``?
+def repeated(history: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which hashes occur more than once across ``history`` and ``batch``.
 
-    The first arrival of a hash is False, every later one True; memory is one
-    ``uint64`` table of :func:`table_capacity` slots.
+    Returns ``(in_batch, in_history)``: per batch hash, whether it also occurs
+    in history or elsewhere in the batch; per history hash, whether the batch
+    holds it too. Every row of a repeated hash is marked, first arrival
+    included, because which row is first is decided later on the real ids.
+    Memory: one ``uint64`` table of :func:`table_capacity` slots, one byte of
+    count per slot for each side, and an ``int64`` slot per input hash.
 
-    >>> seen_before(np.array([7], dtype=np.uint64), np.array([5, 7, 5, 0, 0], dtype=np.uint64))
-    array([False,  True,  True, False,  True])
+    >>> in_batch, in_history = repeated(
+    ...     np.array([7, 8], dtype=np.uint64), np.array([5, 7, 5, 9], dtype=np.uint64))
+    >>> in_batch.tolist(), in_history.tolist()
+    ([True, True, True, False], [True, False])
     """
     history = np.ascontiguousarray(history, dtype=np.uint64)
     batch = np.ascontiguousarray(batch, dtype=np.uint64)
-    return _seen_before(history, batch, table_capacity(len(history) + len(batch)))
+    capacity = table_capacity(len(history) + len(batch))
+    table = np.zeros(capacity, dtype=np.uint64)
+    history_counts = np.zeros(capacity, dtype=np.uint8)
+    batch_counts = np.zeros(capacity, dtype=np.uint8)
+    history_slots = np.empty(len(history), dtype=np.int64)
+    batch_slots = np.empty(len(batch), dtype=np.int64)
+    history_zero = _count(history, table, history_counts, history_slots, 0)
+    batch_zero = _count(batch, table, batch_counts, batch_slots, 0)
+    # A batch hash is repeated when both sides together hold it twice or more.
+    total = np.minimum(history_counts + batch_counts, 2).astype(np.uint8)
+    in_batch = _lookup(batch_slots, total, min(history_zero + batch_zero, 2), 2)
+    in_history = _lookup(history_slots, batch_counts, batch_zero, 1)
+    return in_batch, in_history

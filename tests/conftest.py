@@ -1,13 +1,25 @@
-"""Shared fixtures: the shipped sample and small hand-made inputs."""
+"""Shared fixtures (the shipped sample) and the Hypothesis profiles of every test.
+
+``ci`` (the default) keeps the suite fast; ``expensive`` is for a long local hunt::
+
+    HYPOTHESIS_PROFILE=expensive .venv/bin/python -m pytest tests/property -q
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from jobs.billing import RunInputs, run_billing
 from jobs.ingest import IngestInputs, run_ingest
+
+# Polars and Numba compile on first use, so the first examples are slow: no deadline.
+settings.register_profile("ci", max_examples=100, deadline=None, print_blob=True)
+settings.register_profile("expensive", parent=settings.get_profile("ci"), max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 MASK = (1 << 64) - 1
 P1, P2, P3 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
 P4, P5 = 0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5
@@ -52,10 +54,8 @@ def xxh64(data: bytes) -> int:
     return h ^ (h >> 32)
 
 
-def seen_before(history: list[int], batch: list[int]) -> list[bool]:
-    seen = set(history)
-    out = []
-    for value in batch:
-        out.append(value in seen)
-        seen.add(value)
-    return out
+def repeated(history: list[int], batch: list[int]) -> tuple[list[bool], list[bool]]:
+    """Per batch hash: occurs twice or more overall; per history hash: occurs in the batch."""
+    everywhere = Counter(history) + Counter(batch)
+    in_batch = set(batch)
+    return [everywhere[h] >= 2 for h in batch], [h in in_batch for h in history]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter.idhash import NULL_HASH, bucket_of, hash_strings, seen_before
+from meter.idhash import NULL_HASH, bucket_of, hash_strings, repeated
 from tests.reference import idhash as ref
 
 # Published XXH64 values (seed 0), cross-checked with the reference xxhash library once:
@@ -53,9 +53,11 @@ HASHES = st.lists(
 
 
 @given(HASHES, HASHES)
-def test_seen_before_matches_a_python_set(history: list[int], batch: list[int]):
-    got = seen_before(np.array(history, dtype=np.uint64), np.array(batch, dtype=np.uint64))
-    assert got.tolist() == ref.seen_before(history, batch)
+def test_repeated_matches_a_python_counter(history: list[int], batch: list[int]):
+    in_batch, in_history = repeated(
+        np.array(history, dtype=np.uint64), np.array(batch, dtype=np.uint64)
+    )
+    assert (in_batch.tolist(), in_history.tolist()) == ref.repeated(history, batch)
 
 
 @pytest.mark.parametrize("bits", [0, 1, 4, 8])
