@@ -4,10 +4,11 @@ Generates synthetic data with ``jobs.generate.generate`` (in a child process, so
 its memory does not count towards the billing run's peak RSS), then in this
 one process:
 
-1. runs ``jobs.billing.run_billing`` end to end on a fresh DuckDB file, taking
-   each stage's seconds from the run's own timers and its peak RSS from the
-   stage callback;
-2. times the bare baseline, a streaming Polars scan + group_by of the same files
+1. ingests the previous month into a fresh event store (the history);
+2. ingests the month against that history (validate, de-duplicate, write), then
+   bills it from the store, taking each stage's seconds from the jobs' own
+   timers and each stage's peak RSS from their stage callbacks;
+3. times the bare baseline, a streaming Polars scan + group_by of the same files
    (median of three runs: it is short, and every ratio is divided by it).
 
 Usage, from the repository root::
@@ -33,26 +34,25 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import polars as pl
 
-from jobs.billing import (
-    STAGES,
-    RunInputs,
-    run_billing,
-)
+from jobs.billing import STAGES as BILLING_STAGES
+from jobs.billing import RunInputs, RunResult, run_billing
 from jobs.generate import GeneratedData, generate
+from jobs.ingest import COUNTS, IngestInputs, IngestResult, run_ingest
+from jobs.ingest import STAGES as INGEST_STAGES
 
 PERIOD = "2026-10"
-SETUP = "setup"
+HISTORY_PERIOD = "2026-09"
 BASELINE_REPEATS = 3
 """The bare baseline is short and noisy: its median over this many runs is the unit."""
-"""Work run_billing does before its first timed stage: catalog, contracts, fingerprint."""
 
 
 # --------------------------------------------------------------------------- memory
@@ -126,14 +126,20 @@ class Row:
 # --------------------------------------------------------------------------- runs
 
 
-def _generate(out_dir: Path, events: int, files: int, duplicates: float, malformed: float):
-    """Runs in a child process: (data, seconds, child peak RSS KiB)."""
+def _generate(
+    out_dir: Path, events: int, files: int, duplicates: float, malformed: float, period: str
+):
+    """Runs in a child process: (data, seconds, child peak RSS KiB).
+
+    The same seed for every month gives the same customers and contracts; event
+    ids carry the month, so two months never share an id.
+    """
     started = time.perf_counter()
     data = generate(
         out_dir,
         events,
         files=files,
-        billing_period=PERIOD,
+        billing_period=period,
         duplicate_share=duplicates,
         malformed_share=malformed,
     )
@@ -149,27 +155,58 @@ def _overall(memories: list[Memory | None]) -> Memory | None:
     return Memory(known[0].start, max(peaks) if peaks else None, known[-1].process_peak)
 
 
-def end_to_end(inputs: RunInputs, db_path: Path, rss: Rss) -> tuple[list[Row], Row, dict]:
-    """run_billing as shipped: its own stage seconds, peak RSS per stage via ``on_stage``."""
-    memories: list[Memory] = []
+def staged(job: Callable[[Callable[[str], None]], Any], rss: Rss) -> tuple[Any, float, dict]:
+    """Run ``job(on_stage)``; per stage name, the highest peak RSS over its windows."""
+    windows: list[tuple[str, Memory]] = []
+    current: list[str] = []
 
-    def on_stage(_name: str) -> None:
-        memories.append(rss.stop())  # closes the previous window
+    def on_stage(name: str) -> None:
+        if current:
+            windows.append((current[0], rss.stop()))
+        current[:] = [name]
         rss.start()
 
     gc.collect()
     rss.start()
     started = time.perf_counter()
-    result = run_billing(inputs, db_path, on_stage=on_stage)
+    result = job(on_stage)
     wall = time.perf_counter() - started
-    memories.append(rss.stop())
-    assert not result.already_done, f"{db_path} is not fresh"
-    rows = [
-        Row(name, result.seconds[name], memory)
-        for name, memory in zip(STAGES, memories[1:], strict=True)
+    if current:
+        windows.append((current[0], rss.stop()))
+    memory: dict[str, Memory] = {}
+    for name, window in windows:
+        memory[name] = _overall([memory.get(name), window])
+    return result, wall, memory
+
+
+def stage_rows(
+    title: str, stages: tuple[str, ...], seconds: dict[str, float], wall: float, memory: dict
+) -> list[Row | None]:
+    rows: list[Row | None] = [
+        Row(name, seconds[name], memory.get(name)) for name in stages if name in seconds
     ]
-    rows.append(Row("untimed (counts, run row)", wall - sum(result.seconds.values())))
-    return rows, Row("run_billing wall", wall, _overall(memories)), result.counts
+    rows.append(Row("untimed", wall - sum(seconds.values())))
+    rows.append(None)
+    rows.append(Row(title, wall, _overall(list(memory.values()))))
+    return rows
+
+
+def ingest(inputs: IngestInputs, root: Path, rss: Rss) -> tuple[IngestResult, list[Row | None]]:
+    def job(on_stage: Callable[[str], None]) -> IngestResult:
+        return run_ingest(inputs, root / "store", root / "bench.duckdb", on_stage=on_stage)
+
+    result, wall, memory = staged(job, rss)
+    assert result.batch_id is not None and not result.rejected, "ingestion did not land"
+    return result, stage_rows("ingest wall", INGEST_STAGES, result.seconds, wall, memory)
+
+
+def bill(inputs: RunInputs, root: Path, rss: Rss) -> tuple[RunResult, list[Row | None]]:
+    def job(on_stage: Callable[[str], None]) -> RunResult:
+        return run_billing(inputs, root / "bench.duckdb", on_stage=on_stage)
+
+    result, wall, memory = staged(job, rss)
+    assert not result.already_done, "the bench database is not fresh"
+    return result, stage_rows("run_billing wall", BILLING_STAGES, result.seconds, wall, memory)
 
 
 def bare_baseline(
@@ -264,45 +301,65 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _generate_month(args: argparse.Namespace, out: Path, period: str) -> GeneratedData:
+    print(
+        f"generating {args.events:,} events of {period} in {args.files} files ...", file=sys.stderr
+    )
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        data, seconds, rss = pool.submit(
+            _generate, out, args.events, args.files, args.duplicates, args.malformed, period
+        ).result()
+    parquet_bytes = sum(path.stat().st_size for path in data.event_files)
+    print(
+        f"{period}: {data.events:,} rows ({data.duplicates:,} duplicates, {data.malformed:,} "
+        f"malformed), {data.customers:,} customers, {len(data.event_files)} files, "
+        f"{parquet_bytes / 2**20:,.1f} MiB zstd Parquet; generated in {seconds:.2f} s "
+        f"({data.events / seconds:,.0f} events/s, child peak RSS {rss:,} KiB)"
+    )
+    return data
+
+
 def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
     print(_environment())
     print(f"workdir: {workdir}")
-    print(f"generating {args.events:,} events in {args.files} files ...", file=sys.stderr)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        data, gen_seconds, gen_rss = pool.submit(
-            _generate, workdir, args.events, args.files, args.duplicates, args.malformed
-        ).result()
-    assert isinstance(data, GeneratedData)
+    _generate_month(args, workdir / "history", HISTORY_PERIOD)
+    data = _generate_month(args, workdir / "current", PERIOD)
     files = [str(path) for path in data.event_files]
-    parquet_bytes = sum(path.stat().st_size for path in data.event_files)
-    print(
-        f"data: {data.events:,} events ({data.duplicates:,} duplicates, {data.malformed:,} "
-        f"malformed), {data.customers:,} customers, {len(files)} files, "
-        f"{parquet_bytes / 2**20:,.1f} MiB zstd Parquet"
-    )
-    print(
-        f"generate: {gen_seconds:.2f} s, {data.events / gen_seconds:,.0f} events/s, "
-        f"peak RSS {gen_rss:,} KiB (child process)"
-    )
+    current = workdir / "current"
 
-    inputs = RunInputs(
-        billing_period=PERIOD,
-        catalog=workdir / "catalog.yaml",
-        customers=workdir / "customers.csv",
-        subscriptions=workdir / "subscriptions.csv",
-        events=files,
-    )
     rss = Rss()
-    print("run_billing end to end ...", file=sys.stderr)
-    rows, total, counts = end_to_end(inputs, workdir / "run_billing.duckdb", rss)
+    print("ingesting the previous month (the history) ...", file=sys.stderr)
+    history = IngestInputs(
+        [str(workdir / "history" / "events")], current / "catalog.yaml", current / "customers.csv"
+    )
+    _, history_rows = ingest(history, workdir, rss)
+    print("ingesting the month against that history ...", file=sys.stderr)
+    inputs = IngestInputs(files, current / "catalog.yaml", current / "customers.csv")
+    ingested, ingest_rows = ingest(inputs, workdir, rss)
+    print("billing the month from the store ...", file=sys.stderr)
+    billing = RunInputs(
+        PERIOD,
+        current / "catalog.yaml",
+        current / "customers.csv",
+        current / "subscriptions.csv",
+        workdir / "store",
+    )
+    billed, bill_rows = bill(billing, workdir, rss)
     print("bare baseline ...", file=sys.stderr)
     bare, bare_times = bare_baseline(files, rss)
 
-    events = counts["events_read"]
+    events = ingested.total("rows_read")
     print_table(
-        "run_billing end to end (stage seconds from RunResult.seconds):",
-        [*rows, None, total],
+        f"ingest {PERIOD} into a store holding {HISTORY_PERIOD} "
+        "(stage seconds from IngestResult.seconds; read/validate/write summed over chunks):",
+        ingest_rows,
+        events,
+        bare.seconds,
+    )
+    print_table(
+        f"billing {PERIOD} from the store (events/s over the rows ingested):",
+        bill_rows,
         events,
         bare.seconds,
     )
@@ -312,9 +369,14 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
         events,
         bare.seconds,
     )
+    history_wall = history_rows[-1]
+    assert history_wall is not None
+    print(f"history ingest ({HISTORY_PERIOD}, empty store): {history_wall.seconds:.2f} s")
     print(f"bare runs: {', '.join(f'{t:.2f} s' for t in bare_times)}")
     print("\nload avg at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"events read: {events:,}; counts: {counts}")
+    counts = {name: ingested.total(name) for name in COUNTS}
+    print(f"ingest counts: {counts}, late {ingested.total('rows_late')}")
+    print(f"billing counts: {billed.counts}")
     if not rss.per_stage:
         print("note: /proc/self/clear_refs unavailable; stage peaks not measured")
     print(f"peak RSS of the process: {rss.process_peak:,} KiB ({rss.process_peak / 2**20:.2f} GiB)")
