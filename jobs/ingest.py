@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
@@ -61,7 +62,7 @@ from meter.event_store import (
     LINEAGE_COLUMNS,
     EventStore,
     PartWriter,
-    store_schema,
+    store_arrow_schema,
     to_store_form,
 )
 from meter.idhash import hash_strings
@@ -239,19 +240,18 @@ def _read_file(
                 batch.catalog.event_types,
                 latest_allowed=batch.latest_allowed,
             ).collect()
-            valid = classified[REASON].is_null().to_numpy()
             quarantined = quarantine_rows(classified).collect()
+            valid = classified[REASON].is_null().to_numpy()
+            held = valid & batch.candidate_mask[rows]
+            certain = valid & ~held
             accepted = to_store_form(
-                classified.filter(pl.Series(valid)), batch.catalog.event_types
-            ).with_columns(pl.Series(ARRIVAL, np.arange(rows.start, rows.stop)[valid]))
-            held = batch.candidate_mask[rows][valid]
-            hashes = batch.hashes[rows][valid]
+                classified.filter(pl.Series(certain)), batch.catalog.event_types
+            )
         batch.quarantine.append(quarantined)
         report.add({"rows_read": chunk.height, "rows_quarantined": quarantined.height})
-        certain = accepted.filter(pl.Series(~held)).drop(ARRIVAL)
         with timer.stage("write"):
-            stamped = _stamp(certain, batch)
-            writer.write(stamped, hashes[~held])
+            stamped = _stamp(accepted, batch)
+            writer.write(stamped, batch.hashes[rows][certain])
         report.add(
             {
                 "rows_accepted": stamped.height,
@@ -259,8 +259,12 @@ def _read_file(
             }
         )
         if held.any():
-            batch.held_back.append(accepted.filter(pl.Series(held)))
-            batch.held_hashes.append(hashes[held])
+            candidates = to_store_form(
+                classified.filter(pl.Series(held)), batch.catalog.event_types
+            )
+            arrival = np.arange(rows.start, rows.stop)[held]
+            batch.held_back.append(candidates.with_columns(pl.Series(ARRIVAL, arrival)))
+            batch.held_hashes.append(batch.hashes[rows][held])
 
 
 def _resolve(
@@ -391,33 +395,35 @@ def run_ingest(
             found.mask,
             all_hashes,
         )
-        schema = pl.Schema(store_schema(catalog.event_types)).to_arrow()
+        schema = store_arrow_schema(catalog.event_types)
         store_.start_batch(batch_id)
-        offset = 0
-        for index, (events, report) in enumerate(files):
-            if on_file is not None:
-                on_file(report.source_file, index, len(files))
-            writer = store_.part_writer(batch_id, f"{index:05d}", schema)
-            marks = (len(batch.quarantine), len(batch.held_back))
-            try:
-                _read_file(events, offset, batch, writer, report, timer, chunk_rows)
-                writer.commit()
-            except InputError as error:
-                writer.abort()
-                del batch.quarantine[marks[0] :], batch.held_back[marks[1] :]
-                del batch.held_hashes[marks[1] :]
-                rejected = FileReport(report.source_file, report.sha256, report.size_bytes)
-                rejected.status, rejected.error = "rejected", str(error)
-                reports[reports.index(report)] = rejected
-            finally:
-                events.close()
-            offset += events.rows
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
+            offset = 0
+            for index, (events, report) in enumerate(files):
+                if on_file is not None:
+                    on_file(report.source_file, index, len(files))
+                writer = store_.part_writer(batch_id, f"{index:05d}", schema, pool)
+                marks = (len(batch.quarantine), len(batch.held_back))
+                try:
+                    _read_file(events, offset, batch, writer, report, timer, chunk_rows)
+                    with timer.stage("write"):
+                        writer.commit()
+                except InputError as error:
+                    writer.abort()
+                    del batch.quarantine[marks[0] :], batch.held_back[marks[1] :]
+                    del batch.held_hashes[marks[1] :]
+                    rejected = FileReport(report.source_file, report.sha256, report.size_bytes)
+                    rejected.status, rejected.error = "rejected", str(error)
+                    reports[reports.index(report)] = rejected
+                finally:
+                    events.close()
+                offset += events.rows
 
-        with timer.stage("resolve"):
-            by_source = {r.source_file: r for r in reports if r.status == "ingested"}
-            writer = store_.part_writer(batch_id, "candidates", schema)
-            _resolve(batch, store_, committed, found.history_days, by_source, writer)
-            writer.commit()
+            with timer.stage("resolve"):
+                by_source = {r.source_file: r for r in reports if r.status == "ingested"}
+                writer = store_.part_writer(batch_id, "candidates", schema, pool)
+                _resolve(batch, store_, committed, found.history_days, by_source, writer)
+                writer.commit()
 
         for report in reports:
             if report.status == "ingested" and not report.balanced():

@@ -30,7 +30,8 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from meter.idhash import bucket_of
 from schemas.catalog import EventType, PropertyType
 from schemas.errors import InputError
 from schemas.events import (
+    EVENT_ID,
     REQUIRED_COLUMNS,
     ROW_NUMBER,
     SOURCE_FILE,
@@ -61,7 +63,8 @@ EVENT_DATE = "event_date"
 
 PREPARED = "prepared.json"
 _STAGING = "_staging"
-_ZSTD_LEVEL = 3
+_ZSTD_LEVEL = 1
+"""Level 1: most of zstd's size gain at a fraction of level 3's time."""
 
 
 INGEST_BATCH_ID = "ingest_batch_id"
@@ -99,6 +102,11 @@ def store_properties(event_types: Mapping[str, EventType]) -> dict[str, pl.DataT
 def store_schema(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]:
     """Column order and types of the store's event files."""
     return {**REQUIRED_COLUMNS, **store_properties(event_types), **LINEAGE_COLUMNS}
+
+
+def store_arrow_schema(event_types: Mapping[str, EventType]) -> pa.Schema:
+    """The event files' Arrow schema, as Polars exports frames (so no cast is needed)."""
+    return pl.DataFrame(schema=store_schema(event_types)).to_arrow().schema
 
 
 def _as_declared(name: str, dtype: pl.DataType, target: pl.DataType) -> pl.Expr:
@@ -139,15 +147,27 @@ class PartWriter:
     order; index entries are buffered (12 bytes per event) and only appended to
     the batch's bucket files on :meth:`commit`. :meth:`abort` removes every
     trace of the part, so a file that fails half-way leaves nothing behind.
+
+    Compression runs on a background thread (pyarrow releases the GIL), so a
+    chunk is written while the next one is read and validated; at most one
+    chunk is in flight, which bounds memory.
     """
 
-    def __init__(self, staging: Path, batch_id: str, part: str, schema: pa.Schema) -> None:
+    def __init__(
+        self, staging: Path, batch_id: str, part: str, schema: pa.Schema, pool: ThreadPoolExecutor
+    ) -> None:
         self.staging = staging
         self.name = f"{batch_id}.{part}"
         self.batch_id = batch_id
         self.schema = schema
+        self._pool = pool
+        self._pending: Future[None] | None = None
         self._writers: dict[str, pq.ParquetWriter] = {}
         self._index: list[np.ndarray] = []
+        # Ids are unique, so a dictionary would only cost; every other text repeats.
+        self._dictionary = [
+            f.name for f in schema if pa.types.is_large_string(f.type) and f.name != EVENT_ID
+        ]
         self.rows = 0
 
     def write(self, events: pl.DataFrame, id_hashes: np.ndarray) -> None:
@@ -159,22 +179,45 @@ class PartWriter:
         records["day"] = events[EVENT_DATE].cast(pl.Int32).to_numpy()
         self._index.append(records)
         parts = events.partition_by(EVENT_DATE, as_dict=True, maintain_order=True)
-        for (day,), part in parts.items():
-            folder = f"date={day.isoformat()}"
+        tables = {
+            f"date={day.isoformat()}": self._arrow(part.drop(EVENT_DATE))
+            for (day,), part in parts.items()
+        }
+        self._wait()
+        self._pending = self._pool.submit(self._write_tables, tables)
+        self.rows += events.height
+
+    def _arrow(self, frame: pl.DataFrame) -> pa.Table:
+        table = frame.to_arrow()
+        return table if table.schema.equals(self.schema) else table.cast(self.schema)
+
+    def _write_tables(self, tables: dict[str, pa.Table]) -> None:
+        for folder, table in tables.items():
             writer = self._writers.get(folder)
             if writer is None:
                 path = self.staging / "events" / folder / f"{self.name}.parquet"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 writer = pq.ParquetWriter(
-                    path, self.schema, compression="zstd", compression_level=_ZSTD_LEVEL
+                    path,
+                    self.schema,
+                    compression="zstd",
+                    compression_level=_ZSTD_LEVEL,
+                    use_dictionary=self._dictionary,
                 )
                 self._writers[folder] = writer
-            writer.write_table(part.drop(EVENT_DATE).to_arrow().cast(self.schema))
-        self.rows += events.height
+            writer.write_table(table)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def _close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
+        try:
+            self._wait()
+        finally:
+            for writer in self._writers.values():
+                writer.close()
 
     def commit(self) -> None:
         """Close the part's files and add its index entries to the batch's bucket files."""
@@ -196,7 +239,8 @@ class PartWriter:
                     handle.write(chunk.tobytes())
 
     def abort(self) -> None:
-        self._close()
+        with suppress(OSError):  # the part is being thrown away; its files go below
+            self._close()
         self._index.clear()
         for folder in self._writers:
             (self.staging / "events" / folder / f"{self.name}.parquet").unlink(missing_ok=True)
@@ -239,8 +283,11 @@ class EventStore:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
 
-    def part_writer(self, batch_id: str, part: str, schema: pa.Schema) -> PartWriter:
-        return PartWriter(self.staging(batch_id), batch_id, part, schema)
+    def part_writer(
+        self, batch_id: str, part: str, schema: pa.Schema, pool: ThreadPoolExecutor
+    ) -> PartWriter:
+        """A writer for one part; ``pool`` (one thread) runs its compression in the background."""
+        return PartWriter(self.staging(batch_id), batch_id, part, schema, pool)
 
     def prepare(self, batch_id: str, record: Mapping[str, Any]) -> None:
         """Mark a fully written batch as complete on disk (atomic: write then rename)."""
