@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EVENTS ?= 10000000
+BENCH_ARGS ?=
 
 .PHONY: demo test lint bench install install-dev clean
 
@@ -32,7 +33,7 @@ test: install-dev lint
 	$(BIN)/python -m pytest -q
 
 bench: install-dev
-	$(BIN)/python benchmarks/run.py --events $(EVENTS)
+	$(BIN)/python benchmarks/run.py --events $(EVENTS) $(BENCH_ARGS)
 	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only
 
 clean:
