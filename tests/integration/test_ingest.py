@@ -6,11 +6,12 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import fsspec
 import polars as pl
 import pytest
 
 from jobs.billing import RunInputs, run_billing
-from jobs.generate import generate
+from jobs.generate import MALFORMED_KINDS, generate
 from jobs.ingest import IngestInputs, run_ingest
 from meter.event_store import LINEAGE_COLUMNS, EventStore
 from schemas.errors import InputError
@@ -184,3 +185,32 @@ def test_second_ingestion_waits_for_none_and_fails_clearly(messy: Path, tmp_path
     store = EventStore(tmp_path / "store")
     with store.lock(), pytest.raises(InputError, match="another ingestion"):
         ingest(messy, tmp_path)
+
+
+def test_every_generated_kind_of_bad_row_lands_in_quarantine_with_its_reason(
+    messy: Path, tmp_path: Path
+):
+    result = ingest(messy, tmp_path)
+    reasons = {
+        reason: count
+        for reason, count in db_rows(tmp_path, "SELECT reason, count(*) FROM quarantine GROUP BY 1")
+    }
+    assert set(reasons) == {reason for _, reason in MALFORMED_KINDS}
+    # The good rows of the same files survive: everything else is stored or a duplicate.
+    assert stored(tmp_path).height == result.total("rows_accepted")
+    assert result.total("rows_accepted") + result.total("rows_duplicate") == result.total(
+        "rows_read"
+    ) - sum(reasons.values())
+
+
+def test_memory_url_sources_are_ingested(messy: Path, tmp_path: Path):
+    fs = fsspec.filesystem("memory")
+    first = sorted((messy / "events").glob("*.parquet"))[0]
+    with fs.open("/meterline-ingest/events.parquet", "wb") as handle:
+        handle.write(first.read_bytes())
+    from_memory = ingest(messy, tmp_path / "a", "memory://meterline-ingest/*.parquet")
+    from_disk = ingest(messy, tmp_path / "b", first)
+    source = from_memory.files[0].source_file
+    assert source.startswith("memory://") and source.endswith("/meterline-ingest/events.parquet")
+    assert from_memory.total("rows_accepted") == from_disk.total("rows_accepted") > 0
+    assert stored(tmp_path / "a").equals(stored(tmp_path / "b"))
