@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -132,27 +133,23 @@ def print_ingest(result: IngestResult, store_path: str | Path, console: Console)
             "[yellow]Recovered[/] an interrupted ingestion first: " + ", ".join(result.recovered)
         )
     table = Table(
-        title=f"Ingestion batch {result.batch_id or '(nothing new)'}", title_justify="left"
+        title=f"Ingestion batch {result.batch_id or '(nothing new)'}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
     )
-    for name in ("file", "status", "read", "accepted", "quarantined", "duplicate", "conflict"):
-        table.add_column(name, justify="left" if name in ("file", "status") else "right")
-    table.add_column("late", justify="right")
+    # File names only (the full paths are in ingest_files), so the table fits 80 columns.
+    table.add_column("file", overflow="fold")
+    for name in ("read", "accepted", "quarantined", "duplicate", "conflict", "late"):
+        table.add_column(name, justify="right")
     for report in result.files:
-        status = {"skipped": "already ingested", "repeated": "repeated file"}.get(
-            report.status, report.status
-        )
-        table.add_row(
-            report.source_file,
-            status,
-            *(f"{getattr(report, name):,}" for name in _INGEST_COUNTS),
-        )
+        label = Path(report.source_file).name
+        if report.status != "ingested":
+            status = {"skipped": "already ingested", "repeated": "repeated file"}
+            label += f" ({status.get(report.status, report.status)})"
+        table.add_row(label, *(f"{getattr(report, name):,}" for name in _INGEST_COUNTS))
     if len(result.files) > 1:
         table.add_section()
-        table.add_row(
-            "total",
-            "",
-            *(f"{result.total(name):,}" for name in _INGEST_COUNTS),
-        )
+        table.add_row("total", *(f"{result.total(name):,}" for name in _INGEST_COUNTS))
     console.print(table)
     if result.batch_id is None:
         console.print("Nothing to do: every file was already ingested.")
