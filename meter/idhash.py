@@ -155,12 +155,16 @@ def hash_strings(values: pl.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
 def bucket_of(hashes: np.ndarray, bits: int) -> np.ndarray:
     """The index bucket of each hash: its top ``bits`` bits (0 bits: one bucket).
 
+    ``uint16``, so numpy sorts buckets by radix (several times faster than ``int64``).
+
     >>> bucket_of(np.array([0, 2**63, 2**64 - 1], dtype=np.uint64), 4).tolist()
     [0, 8, 15]
     """
+    if not 0 <= bits <= 16:
+        raise ValueError(f"bucket bits must be 0..16, got {bits}")
     if bits == 0:
-        return np.zeros(len(hashes), dtype=np.int64)
-    return (hashes >> np.uint64(64 - bits)).astype(np.int64)
+        return np.zeros(len(hashes), dtype=np.uint16)
+    return (hashes >> np.uint64(64 - bits)).astype(np.uint16)
 
 
 _EMPTY = np.uint64(0)

@@ -188,27 +188,46 @@ class EventFile:
         detail = text.splitlines()[0] if text else type(error).__name__
         return InputError(f"{self.source}: not a readable Parquet file ({detail})")
 
+    def _local_path(self) -> str | None:
+        """The file's path when it is local: Polars reads those multithreaded, in place."""
+        return None if _is_url(self.source) else self.source.removeprefix("file://")
+
     def event_ids(self) -> pl.Series:
         """The ``event_id`` column as strings, in row order."""
+        local = self._local_path()
         try:
-            table = self._parquet.read(columns=[EVENT_ID])
-            ids = pl.from_arrow(table).to_series()
+            if local is not None:
+                ids = pl.read_parquet(local, columns=[EVENT_ID]).to_series()
+            else:
+                ids = pl.from_arrow(self._parquet.read(columns=[EVENT_ID])).to_series()
         except _READ_ERRORS as error:
             raise self._unreadable(error) from None
         return ids if ids.dtype == pl.String else ids.cast(pl.String)
 
+    def _raw_chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
+        local = self._local_path()
+        if local is not None:
+            # A slice reads only the row groups it overlaps: bounded memory, and about
+            # twice as fast as pyarrow's batch iterator.
+            scan = pl.scan_parquet(local)
+            for start in range(0, self.rows, chunk_rows):
+                yield scan.slice(start, chunk_rows).collect()
+        else:
+            for batch in self._parquet.iter_batches(batch_size=chunk_rows):
+                yield pl.DataFrame(pl.from_arrow(batch))
+
     def chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
         """Contract-form frames with ``row_number`` (1-based) and ``source_file``."""
         offset = 1
-        batches = self._parquet.iter_batches(batch_size=chunk_rows)
+        raw = self._raw_chunks(chunk_rows)
         while True:
             try:
-                batch = next(batches, None)
+                frame = next(raw, None)
             except _READ_ERRORS as error:
                 raise self._unreadable(error) from None
-            if batch is None:
+            if frame is None:
                 return
-            frame = pl.DataFrame(pl.from_arrow(batch)).with_columns(self._fixes)
+            frame = frame.with_columns(self._fixes)
             yield frame.with_columns(
                 pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias(ROW_NUMBER),
                 pl.lit(self.source).alias(SOURCE_FILE),
