@@ -220,6 +220,25 @@ def _wrong_dtype(prop: EventProperty, dtype: pl.DataType) -> _Checks:
     return _Checks({QuarantineReason.WRONG_TYPE: (pl.col(prop.name).is_not_null(), detail)})
 
 
+def _text_failures(
+    prop: EventProperty, exact: pl.Expr, limit: float, failures: dict[QuarantineReason, Failure]
+) -> pl.Expr:
+    """Text that must read as ``exact``: adds wrong_type and non_finite, returns too-large.
+
+    Reading the text as a float as well only tells NaN, inf and too large
+    numbers apart from text that is no number at all.
+    """
+    column = pl.col(prop.name)
+    approximate = column.cast(pl.Float64, strict=False)
+    unread = exact.is_null() & approximate.is_not_null()
+    non_finite = unread & ~approximate.is_finite()
+    too_large = unread & approximate.is_finite() & (approximate.abs() >= limit)
+    wrong = column.is_not_null() & exact.is_null() & ~non_finite & ~too_large
+    failures[QuarantineReason.WRONG_TYPE] = (wrong, _is_not(prop, _quoted(column)))
+    failures[QuarantineReason.NON_FINITE] = (non_finite, _is(prop, column.cast(pl.String)))
+    return too_large
+
+
 def _number_checks(prop: EventProperty, dtype: pl.DataType) -> _Checks:
     """A number (an exact ``DECIMAL(38,6)`` quantity), for each dtype that can hold one."""
     column = pl.col(prop.name)
@@ -235,16 +254,9 @@ def _number_checks(prop: EventProperty, dtype: pl.DataType) -> _Checks:
     elif isinstance(dtype, pl.Decimal):
         too_large = column.is_not_null() & column.cast(QUANTITY, strict=False).is_null()
     elif dtype == pl.String:
-        # Text is read as an exact decimal; reading it as a float only tells NaN,
-        # inf and too large numbers apart from text that is no number at all.
-        exact = column.cast(QUANTITY, strict=False)
         number = column.cast(pl.Float64, strict=False)
-        unexact = exact.is_null() & number.is_not_null()
-        non_finite = unexact & ~number.is_finite()
-        too_large = unexact & number.is_finite() & (number.abs() >= QUANTITY_LIMIT)
-        wrong = column.is_not_null() & exact.is_null() & ~non_finite & ~too_large
-        failures[QuarantineReason.WRONG_TYPE] = (wrong, _is_not(prop, _quoted(column)))
-        failures[QuarantineReason.NON_FINITE] = (non_finite, _is(prop, text))
+        exact = column.cast(QUANTITY, strict=False)
+        too_large = _text_failures(prop, exact, QUANTITY_LIMIT, failures)
     else:
         return _wrong_dtype(prop, dtype)
     failures[QuarantineReason.OUT_OF_RANGE] = (
@@ -271,16 +283,8 @@ def _integer_checks(prop: EventProperty, dtype: pl.DataType) -> _Checks:
         failures[QuarantineReason.WRONG_TYPE] = (present & ~whole, _is_not(prop, text))
         too_large = present & whole & as_int.is_null()
     elif dtype == pl.String:
-        # Integer text only ("42", "-7"); reading it as a float only tells NaN,
-        # inf and too large numbers apart from text that is no integer.
-        number = as_int
-        approximate = column.cast(pl.Float64, strict=False)
-        unread = as_int.is_null() & approximate.is_not_null()
-        non_finite = unread & ~approximate.is_finite()
-        too_large = unread & approximate.is_finite() & (approximate.abs() >= INTEGER_LIMIT)
-        wrong = column.is_not_null() & as_int.is_null() & ~non_finite & ~too_large
-        failures[QuarantineReason.WRONG_TYPE] = (wrong, _is_not(prop, _quoted(column)))
-        failures[QuarantineReason.NON_FINITE] = (non_finite, _is(prop, text))
+        number = as_int  # integer text only ("42", "-7")
+        too_large = _text_failures(prop, as_int, INTEGER_LIMIT, failures)
     else:
         return _wrong_dtype(prop, dtype)
     failures[QuarantineReason.OUT_OF_RANGE] = (
