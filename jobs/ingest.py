@@ -322,6 +322,17 @@ def _resolve(
         reports[source].add({k: int(v) for k, v in row.items()})
 
 
+def _hash_event_ids(source: str, chunk_rows: int) -> tuple[np.ndarray, EventFile]:
+    """Open a file and hash its ids one chunk at a time: only 8 bytes per row are kept."""
+    events = EventFile(source)
+    try:
+        parts = [hash_strings(ids) for ids in events.event_ids(chunk_rows)]
+    except InputError:
+        events.close()
+        raise
+    return (np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)), events
+
+
 def run_ingest(
     inputs: IngestInputs,
     store_root: str | Path,
@@ -375,11 +386,11 @@ def run_ingest(
             hashes: list[np.ndarray] = []
             for report in todo:
                 try:
-                    events = EventFile(report.source_file)
-                    hashes.append(hash_strings(events.event_ids()))
+                    file_hashes, events = _hash_event_ids(report.source_file, chunk_rows)
                 except InputError as error:
                     report.status, report.error = "rejected", str(error)
                     continue
+                hashes.append(file_hashes)
                 files.append((events, report))
             all_hashes = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
             found = find_candidates(

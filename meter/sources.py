@@ -192,42 +192,37 @@ class EventFile:
         """The file's path when it is local: Polars reads those multithreaded, in place."""
         return None if _is_url(self.source) else self.source.removeprefix("file://")
 
-    def event_ids(self) -> pl.Series:
-        """The ``event_id`` column as strings, in row order."""
+    def event_ids(self, chunk_rows: int) -> Iterator[pl.Series]:
+        """The ``event_id`` column as strings, in row order, ``chunk_rows`` at a time."""
+        for frame in self._raw_chunks(chunk_rows, columns=[EVENT_ID]):
+            ids = frame.to_series()
+            yield ids if ids.dtype == pl.String else ids.cast(pl.String)
+
+    def _raw_chunks(
+        self, chunk_rows: int, columns: list[str] | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """The file as it is, ``chunk_rows`` at a time; any read failure names the file."""
         local = self._local_path()
         try:
             if local is not None:
-                ids = pl.read_parquet(local, columns=[EVENT_ID]).to_series()
+                # A slice reads only the row groups it overlaps: bounded memory, and about
+                # twice as fast as pyarrow's batch iterator.
+                scan = pl.scan_parquet(local)
+                if columns is not None:
+                    scan = scan.select(columns)
+                for start in range(0, self.rows, chunk_rows):
+                    yield scan.slice(start, chunk_rows).collect()
             else:
-                ids = pl.from_arrow(self._parquet.read(columns=[EVENT_ID])).to_series()
+                for batch in self._parquet.iter_batches(batch_size=chunk_rows, columns=columns):
+                    yield pl.DataFrame(pl.from_arrow(batch))
         except _READ_ERRORS as error:
             raise self._unreadable(error) from None
-        return ids if ids.dtype == pl.String else ids.cast(pl.String)
-
-    def _raw_chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
-        local = self._local_path()
-        if local is not None:
-            # A slice reads only the row groups it overlaps: bounded memory, and about
-            # twice as fast as pyarrow's batch iterator.
-            scan = pl.scan_parquet(local)
-            for start in range(0, self.rows, chunk_rows):
-                yield scan.slice(start, chunk_rows).collect()
-        else:
-            for batch in self._parquet.iter_batches(batch_size=chunk_rows):
-                yield pl.DataFrame(pl.from_arrow(batch))
 
     def chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
         """Contract-form frames with ``row_number`` (1-based) and ``source_file``."""
         offset = 1
-        raw = self._raw_chunks(chunk_rows)
-        while True:
-            try:
-                frame = next(raw, None)
-            except _READ_ERRORS as error:
-                raise self._unreadable(error) from None
-            if frame is None:
-                return
-            frame = frame.with_columns(self._fixes)
+        for raw in self._raw_chunks(chunk_rows):
+            frame = raw.with_columns(self._fixes)
             yield frame.with_columns(
                 pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias(ROW_NUMBER),
                 pl.lit(self.source).alias(SOURCE_FILE),
