@@ -9,7 +9,8 @@ rating, aggregation or validation code is called to produce them.
 from __future__ import annotations
 
 import csv
-from datetime import UTC, date, datetime
+import math
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -136,19 +137,23 @@ def expected_invoice_total(sample_dir: Path, customer_id: str) -> tuple[str, Dec
     start, end = month_bounds(customer["timezone"])
 
     seen: set[str] = set()
+    latest = datetime.now(UTC) + timedelta(days=1)  # later timestamps are quarantined
     usage: dict[str, dict[str, Decimal]] = {}
     for path in sorted((sample_dir / "events").glob("*.parquet")):
         table = pq.read_table(path, filters=[("customer_id", "=", customer_id)])
         for row in table.to_pylist():
-            if row["event_id"] is None:
+            if row["event_id"] is None or len(row["event_id"]) > 256:
                 continue
             kind, ts = row["event_type"], row["timestamp"]
-            if kind not in METER_OF or ts is None:
+            if kind not in METER_OF or ts is None or ts > latest:
+                continue
+            if kind == "api_call" and len(row["region"] or "") > 64:
                 continue
             value = D(1)
             if kind in PROPERTY_OF:
                 raw = row[PROPERTY_OF[kind]]
-                if raw is None or raw != raw:  # NaN is quarantined
+                # Quarantined: null, NaN, infinite, too large for a quantity, negative.
+                if raw is None or not math.isfinite(raw) or not 0 <= raw < 1e32:
                     continue
                 value = D(repr(raw)).quantize(D("0.000001"))
             if row["event_id"] in seen:
