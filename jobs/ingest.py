@@ -212,6 +212,12 @@ def _content_columns(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in LINEAGE_COLUMNS and c != EVENT_DATE]
 
 
+def _detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """A copy that owns its text: a filtered Polars string column still points into the
+    whole chunk's buffers, so keeping a few rows of every chunk would keep every chunk."""
+    return pl.from_arrow(frame.to_arrow())
+
+
 def _read_file(
     events: EventFile,
     offset: int,
@@ -247,7 +253,7 @@ def _read_file(
             accepted = to_store_form(
                 classified.filter(pl.Series(certain)), batch.catalog.event_types
             )
-        batch.quarantine.append(quarantined)
+        batch.quarantine.append(_detached(quarantined))
         report.add({"rows_read": chunk.height, "rows_quarantined": quarantined.height})
         with timer.stage("write"):
             stamped = _stamp(accepted, batch)
@@ -263,7 +269,7 @@ def _read_file(
                 classified.filter(pl.Series(held)), batch.catalog.event_types
             )
             arrival = np.arange(rows.start, rows.stop)[held]
-            batch.held_back.append(candidates.with_columns(pl.Series(ARRIVAL, arrival)))
+            batch.held_back.append(_detached(candidates.with_columns(pl.Series(ARRIVAL, arrival))))
             batch.held_hashes.append(batch.hashes[rows][held])
 
 
