@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from schemas.errors import InputError
+from schemas.events import INVOICED_PERIOD
 from schemas.types import TIMESTAMP
 
 PERIOD_START, PERIOD_END = "period_start", "period_end"
@@ -107,10 +108,6 @@ def billable_subscriptions(
         ),
     )
     return windows.filter(pl.col(ACTIVE_START) < pl.col(ACTIVE_END)).sort("subscription_id")
-
-
-INVOICED_PERIOD = "invoiced_period"
-"""On an event: the already-invoiced billing period it falls in (a late event), else null."""
 
 
 def invoiced_windows(customers: pl.DataFrame, periods: list[str]) -> pl.DataFrame:

@@ -45,6 +45,7 @@ from schemas.catalog import EventType, PropertyType
 from schemas.errors import InputError
 from schemas.events import (
     EVENT_ID,
+    INVOICED_PERIOD,
     REQUIRED_COLUMNS,
     ROW_NUMBER,
     SOURCE_FILE,
@@ -68,7 +69,6 @@ _ZSTD_LEVEL = 1
 
 
 INGEST_BATCH_ID = "ingest_batch_id"
-INVOICED_PERIOD = "invoiced_period"
 LINEAGE_COLUMNS: dict[str, pl.DataType] = {
     INVOICED_PERIOD: pl.String(),
     INGEST_BATCH_ID: pl.String(),

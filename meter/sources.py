@@ -27,6 +27,7 @@ from schemas.events import (
     SOURCE_FILE,
     TIMESTAMP_COLUMN,
     check_event_file_schema,
+    check_required_columns,
 )
 from schemas.types import TIMESTAMP
 
@@ -132,20 +133,13 @@ def _normalise_timestamp(dtype: pl.DataType, source: str) -> list[pl.Expr]:
 
 def _contract_fixes(schema: pl.Schema, source: str) -> list[pl.Expr]:
     """Expressions that bring a file's columns to the contract, or an InputError naming it."""
-    check_event_file_schema_presence(schema, source)
+    check_required_columns(schema, source)
     fixes: list[pl.Expr] = _normalise_timestamp(schema[TIMESTAMP_COLUMN], source)
     for name in (EVENT_ID, CUSTOMER_ID, EVENT_TYPE):
         dtype = schema[name]
         if isinstance(dtype, pl.Categorical | pl.Enum) or dtype.is_integer():
             fixes.append(pl.col(name).cast(pl.String))
     return fixes
-
-
-def check_event_file_schema_presence(schema: pl.Schema, source: str) -> None:
-    """Fail early, naming the file, when a required column is missing."""
-    missing = [c for c in (EVENT_ID, CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN) if c not in schema]
-    if missing:
-        check_event_file_schema(schema, source)
 
 
 def read_event_file(source: str) -> pl.LazyFrame:

@@ -33,6 +33,9 @@ SOURCE_FILE = "source_file"
 ROW_NUMBER = "row_number"
 """Lineage columns added at read time: the file and the 1-based row of each event."""
 
+INVOICED_PERIOD = "invoiced_period"
+"""On a stored event: the already-invoiced billing period it falls in (a late event), else null."""
+
 MAX_ID_LENGTH = 256
 """Longest ``event_id``, ``customer_id`` or ``event_type``; strings' default ``max_length``."""
 
@@ -94,6 +97,16 @@ RESERVED_COLUMNS = frozenset({*REQUIRED_COLUMNS, *QUARANTINE_SCHEMA})
 """Columns meterline reads or adds itself: no event property may take these names."""
 
 
+def check_required_columns(schema: pl.Schema, source: str) -> None:
+    """Raise :class:`InputError` naming the file when a required column is missing."""
+    missing = [name for name in REQUIRED_COLUMNS if name not in schema]
+    if missing:
+        raise InputError(
+            f"{source}: missing required column {missing[0]!r} "
+            f"(usage events need {', '.join(REQUIRED_COLUMNS)})"
+        )
+
+
 def check_event_file_schema(schema: pl.Schema, source: str) -> None:
     """Raise :class:`InputError` unless a file's columns satisfy the contract.
 
@@ -105,12 +118,7 @@ def check_event_file_schema(schema: pl.Schema, source: str) -> None:
     ...
     schemas.errors.InputError: a.parquet: missing required column 'event_id' ...
     """
-    missing = [name for name in REQUIRED_COLUMNS if name not in schema]
-    if missing:
-        raise InputError(
-            f"{source}: missing required column {missing[0]!r} "
-            f"(usage events need {', '.join(REQUIRED_COLUMNS)})"
-        )
+    check_required_columns(schema, source)
     try:
         EVENT_FILE_SCHEMA.validate(pl.DataFrame(schema=schema), lazy=True)
     except pa.errors.SchemaErrors as errors:

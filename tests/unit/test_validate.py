@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.catalog import load_catalog, parse_catalog
+from jobs.catalog import Catalog, load_catalog, parse_catalog
 from jobs.generate import MALFORMED_KINDS, generate
 from meter.sources import TIMESTAMP_UNPARSED, read_events
 from meter.validate import (
@@ -123,12 +123,12 @@ def frame(rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> pl.DataFram
     )
 
 
-def run(events: pl.DataFrame) -> pl.DataFrame:
+def run(events: pl.DataFrame, catalog: Catalog = CATALOG) -> pl.DataFrame:
     return classify(
         events.lazy(),
         CUSTOMERS,
-        CATALOG.meters.values(),
-        CATALOG.event_types,
+        catalog.meters.values(),
+        catalog.event_types,
         latest_allowed=LATEST,
     ).collect()
 
@@ -381,13 +381,7 @@ def test_negative_value_outside_a_meters_filter_is_accepted():
             "kind": ["refund", "sale"],
         }
     )
-    classified = classify(
-        events.lazy(),
-        CUSTOMERS,
-        catalog.meters.values(),
-        catalog.event_types,
-        latest_allowed=LATEST,
-    ).collect()
+    classified = run(events, catalog)
     assert classified[REASON].to_list() == [None, "negative_value"]
 
 
@@ -624,13 +618,7 @@ def classify_column(values: list, dtype: pl.DataType, kind: str, **spec: Any) ->
     events = frame([row(i, event_type="t") for i in range(len(values))]).with_columns(
         pl.Series("v", values, dtype=dtype)
     )
-    classified = classify(
-        events.lazy(),
-        CUSTOMERS,
-        catalog.meters.values(),
-        catalog.event_types,
-        latest_allowed=LATEST,
-    ).collect()
+    classified = run(events, catalog)
     return classified[REASON].to_list()
 
 
