@@ -34,6 +34,7 @@ from rating.models.graduated import GraduatedSpec, Tier
 from rating.models.graduated import price as graduated_price
 from rating.models.per_unit import PerUnitSpec
 from rating.models.per_unit import price as per_unit_price
+from rating.running import EVENT_AMOUNT, running_graduated
 from schemas.types import QUANTITY
 
 ROWS = 1_000_000
@@ -155,3 +156,37 @@ def test_classify(benchmark, generated):
     )
     quarantined = classified[REASON].is_not_null().sum()
     assert 0 < quarantined < events.height * 0.05
+
+
+RUNNING_EVENTS = 4_000_000
+
+
+@pytest.mark.benchmark(group="rating")
+def test_running_graduated(benchmark):
+    """Per-event running rating of 4M events of 20,000 subscriptions, in billing order.
+
+    ns/event is in ``extra_info`` (PERFORMANCE.md: ~10 ns/event for the bare kernel).
+    """
+    rng = np.random.default_rng(5)
+    events = (
+        pl.DataFrame(
+            {
+                "subscription_id": np.sort(rng.integers(0, 20_000, RUNNING_EVENTS)),
+                "quantity": np.round(rng.lognormal(mean=1.0, sigma=1.5, size=RUNNING_EVENTS), 3),
+            }
+        )
+        .with_columns(
+            pl.format("sub-{}", pl.col("subscription_id").cast(pl.String).str.zfill(6)),
+            pl.col("quantity").cast(QUANTITY),
+        )
+        .sort("subscription_id", maintain_order=True)
+    )
+    running_graduated(events.head(1000), TIERS)  # JIT (or its cache) loads outside the timing
+    rated = benchmark(running_graduated, events, TIERS)
+    if benchmark.stats is not None:
+        mean_ns = benchmark.stats.stats.mean * 1e9
+        benchmark.extra_info["ns_per_event"] = round(mean_ns / RUNNING_EVENTS, 1)
+    # The event amounts add up exactly to each subscription's period price.
+    period = rated.group_by("subscription_id").agg(pl.col("quantity", EVENT_AMOUNT).sum())
+    period_price = graduated_price(pl.col("quantity"), TIERS)
+    assert period.filter(pl.col(EVENT_AMOUNT) != period_price).height == 0
