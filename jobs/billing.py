@@ -155,7 +155,7 @@ def run_billing(
         rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         usage = aggregate_usage(rated_events, catalog.meters.values()).collect()
     with timer.stage("rate"):
-        rated = rate_period(billable, usage, catalog.plans).with_columns(
+        rated = rate_period(billable, usage, catalog.plans, period_day).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
         )
     with timer.stage("invoice"):

@@ -72,11 +72,17 @@ def load_catalog(path: str | Path) -> Catalog:
         raw = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read catalog ({error.strerror})") from None
+    return parse_catalog_text(raw, str(path))
+
+
+def parse_catalog_text(raw: bytes | str, source: str) -> Catalog:
+    """Validate catalog YAML text; ``source`` names it in errors."""
+    data = raw.encode() if isinstance(raw, str) else raw
     try:
-        data = yaml.load(raw, Loader=_DecimalLoader)
+        parsed = yaml.load(data, Loader=_DecimalLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise CatalogError(str(path), [f"{where}not valid YAML ({problem})"]) from None
-    return parse_catalog(data, str(path), hashlib.sha256(raw).hexdigest())
+        raise CatalogError(source, [f"{where}not valid YAML ({problem})"]) from None
+    return parse_catalog(parsed, source, hashlib.sha256(data).hexdigest())

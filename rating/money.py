@@ -9,9 +9,10 @@ Representation (see docs/data-contract.md):
   invoice amount: to the currency's minor unit, half away from zero
   ("commercial rounding": 0.125 EUR -> 0.13, -0.125 -> -0.13).
 
-Polars multiplies decimals at the larger of the two scales and *truncates*,
-and ``Decimal * float`` silently becomes Float64, so nothing outside this
-module multiplies money.
+Polars multiplies decimals at the larger of the two scales, rounding half to
+even beyond it, and ``Decimal * float`` silently becomes Float64, so nothing
+outside this module multiplies money (formulas, whose rounding is documented in
+docs/formulas.md, excepted).
 
 >>> import polars as pl
 >>> from decimal import Decimal

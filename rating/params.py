@@ -7,7 +7,7 @@ returns ``None`` instead of raising, so one load reports all mistakes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from schemas.types import AMOUNT_SCALE, DECIMAL_PRECISION, PRICE_SCALE, QUANTITY_SCALE
@@ -16,6 +16,10 @@ from schemas.types import AMOUNT_SCALE, DECIMAL_PRECISION, PRICE_SCALE, QUANTITY
 # bounded by the amount type, not by its own wider price type.
 PRICE_INTEGER_DIGITS = DECIMAL_PRECISION - AMOUNT_SCALE
 QUANTITY_INTEGER_DIGITS = DECIMAL_PRECISION - QUANTITY_SCALE
+# A percentage becomes the price ``rate / 100``: two more digits before the point, two
+# fewer after it.
+PERCENT_SCALE = PRICE_SCALE - 2
+PERCENT_INTEGER_DIGITS = PRICE_INTEGER_DIGITS + 2
 
 
 def to_decimal(
@@ -64,7 +68,8 @@ def to_decimal(
     if number.copy_abs().adjusted() >= integer_digits:
         problems.append(f"{path}: must be less than 1E+{integer_digits}, got {value}")
         return None
-    exponent = number.normalize().as_tuple().exponent
+    # normalize() in the default context would round past 28 digits and hide places.
+    exponent = number.normalize(Context(prec=80)).as_tuple().exponent
     if isinstance(exponent, int) and -exponent > scale:
         problems.append(f"{path}: at most {scale} decimal places allowed, got {value}")
         return None
@@ -88,6 +93,39 @@ def quantity(value: Any, path: str, problems: list[str]) -> Decimal | None:
     """A quantity parameter such as a tier bound (at most 6 decimal places)."""
     return to_decimal(
         value, path, problems, scale=QUANTITY_SCALE, integer_digits=QUANTITY_INTEGER_DIGITS
+    )
+
+
+def optional_fee(
+    params: Mapping[str, Any], key: str, path: str, problems: list[str]
+) -> Decimal | None:
+    """An optional fee parameter that defaults to zero; ``None`` only when it is invalid."""
+    if key not in params:
+        return Decimal(0)
+    return fee(params[key], f"{path}.{key}", problems)
+
+
+def percent(params: Mapping[str, Any], key: str, path: str, problems: list[str]) -> Decimal | None:
+    """A required percentage such as ``2.9`` (meaning 2.9 %), at most 7 decimal places.
+
+    Seven places keep ``rate / 100`` within the 9 places of a price, so a percentage of
+    a quantity is an exact :func:`rating.money.money_mul` like any other price.
+
+    >>> problems = []
+    >>> percent({"rate": "2.9"}, "rate", "x", problems), problems
+    (Decimal('2.9'), [])
+    >>> percent({"rate": "0.12345678"}, "rate", "x", problems), problems
+    (None, ['x.rate: at most 7 decimal places allowed, got 0.12345678'])
+    """
+    if key not in params:
+        problems.append(f"{path}.{key}: missing")
+        return None
+    return to_decimal(
+        params[key],
+        f"{path}.{key}",
+        problems,
+        scale=PERCENT_SCALE,
+        integer_digits=PERCENT_INTEGER_DIGITS,
     )
 
 

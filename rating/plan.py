@@ -1,16 +1,39 @@
-"""Plans and their charges, parsed from the catalog's ``plans`` section."""
+"""Plans and their charges, parsed from the catalog's ``plans`` section.
+
+Besides the charge models of :mod:`rating.registry`, a charge may be a
+``formula`` over meters and other charges (:mod:`rating.formula`); the
+formulas of a plan form a DAG, checked here: an unknown reference or a cycle
+is a catalog error naming the charges.
+"""
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
+from rating import params
+from rating.discounts import Discount, parse_discounts
+from rating.formula import Formula, FormulaError, parse_formula
 from rating.money import MINOR_UNITS
 from rating.registry import CHARGE_MODELS, ChargeModel
 from schemas.catalog import BillingPeriod
+
+FORMULA = "formula"
+CHARGE_KEYS = {"code", "name", "model", "meter", "minimum", "free_units"}
+PLAN_KEYS = {
+    "code",
+    "name",
+    "currency",
+    "billing_period",
+    "charges",
+    "minimum_commitment",
+    "discounts",
+}
 
 
 @dataclass(frozen=True)
@@ -21,7 +44,16 @@ class Charge:
     name: str
     model: str
     spec: Any
+    """The model's parsed parameters; a :class:`Formula` for a formula charge."""
     meter: str | None
+    minimum: Decimal | None = None
+    """Minimum amount per period; a shortfall becomes a true-up line."""
+    free_units: Decimal = Decimal(0)
+    """Units of each period's usage that are not priced (usage charges only)."""
+
+    @property
+    def is_formula(self) -> bool:
+        return self.model == FORMULA
 
     @property
     def charge_model(self) -> ChargeModel:
@@ -42,6 +74,15 @@ class Plan:
     currency: str
     billing_period: BillingPeriod
     charges: tuple[Charge, ...]
+    minimum_commitment: Decimal | None = None
+    """Minimum total per subscription and period, after discounts; a shortfall is trued up."""
+    discounts: tuple[Discount, ...] = field(default=())
+
+    def formula_order(self) -> list[Charge]:
+        """Formula charges, each after every charge it references (validated acyclic at load)."""
+        by_code = {charge.code: charge for charge in self.charges}
+        order = graphlib.TopologicalSorter(_charge_graph(self.charges)).static_order()
+        return [by_code[code] for code in order if by_code[code].is_formula]
 
 
 def _text(raw: Mapping[str, Any], key: str, path: str, problems: list[str]) -> str | None:
@@ -52,6 +93,50 @@ def _text(raw: Mapping[str, Any], key: str, path: str, problems: list[str]) -> s
     return value
 
 
+def _formula_charge(
+    raw: Mapping[str, Any], path: str, problems: list[str]
+) -> tuple[Formula | None, bool]:
+    params.reject_unknown(raw, CHARGE_KEYS | {"formula"}, path, problems)
+    for key in ("meter", "free_units"):
+        if key in raw:
+            problems.append(f"{path}.{key}: a formula charge names its meters in the formula")
+    text = raw.get("formula")
+    if not isinstance(text, str) or not text.strip():
+        problems.append(f"{path}.formula: missing or not a text value")
+        return None, False
+    try:
+        return parse_formula(text), True
+    except FormulaError as error:
+        problems.append(f"{path}.formula: {error}")
+        return None, False
+
+
+def _model_charge(
+    raw: Mapping[str, Any],
+    path: str,
+    model: ChargeModel,
+    meter_codes: set[str],
+    problems: list[str],
+) -> tuple[Any, Decimal]:
+    meter = raw.get("meter")
+    if model.usage_based:
+        if meter is None:
+            problems.append(f"{path}.meter: a {model.name} charge needs a meter")
+        elif meter not in meter_codes:
+            problems.append(f"{path}.meter: unknown meter {meter!r}")
+    elif meter is not None:
+        problems.append(f"{path}.meter: a {model.name} charge does not price a meter")
+    free_units: Decimal | None = Decimal(0)
+    if "free_units" in raw:
+        if not model.usage_based or model.prices_each_event:
+            problems.append(
+                f"{path}.free_units: only a charge priced on a period quantity has them"
+            )
+        free_units = params.quantity(raw["free_units"], f"{path}.free_units", problems)
+    model_params = {k: v for k, v in raw.items() if k not in CHARGE_KEYS}
+    return model.parse(model_params, path, problems), free_units or Decimal(0)
+
+
 def parse_charge(raw: Any, path: str, meter_codes: set[str], problems: list[str]) -> Charge | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{path}: expected a mapping")
@@ -60,26 +145,64 @@ def parse_charge(raw: Any, path: str, meter_codes: set[str], problems: list[str]
     model_name = _text(raw, "model", path, problems)
     if model_name is None:
         return None
-    model = CHARGE_MODELS.get(model_name)
-    if model is None:
+    minimum = None
+    if "minimum" in raw:
+        minimum = params.fee(raw["minimum"], f"{path}.minimum", problems)
+    free_units = Decimal(0)
+    if model_name == FORMULA:
+        spec, ok = _formula_charge(raw, path, problems)
+    elif model_name in CHARGE_MODELS:
+        spec, free_units = _model_charge(
+            raw, path, CHARGE_MODELS[model_name], meter_codes, problems
+        )
+        ok = spec is not None
+    else:
         problems.append(
             f"{path}.model: unknown charge model {model_name!r} "
-            f"(expected one of {sorted(CHARGE_MODELS)})"
+            f"(expected one of {sorted([*CHARGE_MODELS, FORMULA])})"
         )
         return None
-    meter = raw.get("meter")
-    if model.usage_based:
-        if meter is None:
-            problems.append(f"{path}.meter: a {model_name} charge needs a meter")
-        elif meter not in meter_codes:
-            problems.append(f"{path}.meter: unknown meter {meter!r}")
-    elif meter is not None:
-        problems.append(f"{path}.meter: a {model_name} charge does not price a meter")
-    model_params = {k: v for k, v in raw.items() if k not in {"code", "name", "model", "meter"}}
-    spec = model.parse(model_params, path, problems)
-    if code is None or spec is None:
+    if code is None or not ok or ("minimum" in raw and minimum is None):
         return None
-    return Charge(code, str(raw.get("name") or code), model_name, spec, meter)
+    meter = None if model_name == FORMULA else raw.get("meter")
+    name = str(raw.get("name") or code)
+    return Charge(code, name, model_name, spec, meter, minimum, free_units)
+
+
+def _charge_graph(charges: Sequence[Charge]) -> dict[str, set[str]]:
+    """Each charge code -> the charge codes its formula references."""
+    return {
+        charge.code: (
+            {ref.code for ref in charge.spec.references if ref.kind == "charge"}
+            if charge.is_formula
+            else set()
+        )
+        for charge in charges
+    }
+
+
+def check_formulas(
+    charges: Sequence[Charge], path: str, meter_codes: set[str], problems: list[str]
+) -> None:
+    """Every formula reference exists, and no formula depends on itself."""
+    codes = {charge.code for charge in charges}
+    for index, charge in enumerate(charges):
+        if not charge.is_formula:
+            continue
+        for ref in sorted(charge.spec.references, key=lambda r: (r.kind, r.code)):
+            known = codes if ref.kind == "charge" else meter_codes
+            if ref.code not in known:
+                problems.append(
+                    f"{path}[{index}].formula: unknown {ref.kind} {ref.code!r} "
+                    f"in charge {charge.code!r}"
+                )
+    graph = _charge_graph(charges)
+    graph = {code: refs & codes for code, refs in graph.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as error:
+        cycle = " -> ".join(error.args[1])
+        problems.append(f"{path}: formula charges reference each other in a cycle: {cycle}")
 
 
 def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) -> Plan | None:
@@ -89,6 +212,7 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
     code = _text(raw, "code", path, problems)
     if code is not None:
         path = f"plans.{code}"
+    params.reject_unknown(raw, PLAN_KEYS, path, problems)
     currency = _text(raw, "currency", path, problems)
     if currency is not None and currency not in MINOR_UNITS:
         problems.append(f"{path}.currency: unknown currency {currency!r} (use an ISO 4217 code)")
@@ -116,10 +240,19 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
             problems.append(f"{path}.charges[{index}].code: duplicate charge code {charge.code!r}")
         if charge is not None:
             seen.add(charge.code)
+    valid = tuple(charge for charge in charges if charge is not None)
+    check_formulas(valid, f"{path}.charges", meter_codes, problems)
+    minimum = None
+    if "minimum_commitment" in raw:
+        minimum = params.fee(raw["minimum_commitment"], f"{path}.minimum_commitment", problems)
+    before = len(problems)
+    discounts = parse_discounts(raw.get("discounts"), f"{path}.discounts", sorted(seen), problems)
     if code is None or currency is None or period is None or None in charges:
         return None
-    valid = tuple(charge for charge in charges if charge is not None)
-    return Plan(code, str(raw.get("name") or code), currency, period, valid)
+    if len(problems) > before or ("minimum_commitment" in raw and minimum is None):
+        return None
+    name = str(raw.get("name") or code)
+    return Plan(code, name, currency, period, valid, minimum, discounts)
 
 
 def parse_plans(raw: Any, meter_codes: set[str], problems: list[str]) -> dict[str, Plan]:

@@ -2,94 +2,322 @@
 
 One rated charge per subscription x charge x dimension group. A usage
 charge with no usage in the period is rated at quantity zero, so every charge
-of the plan is visible on the invoice. The loop runs over the catalog's
-charges (tens), never over events or subscriptions.
+of the plan is visible on the invoice. Per plan, in this order (documented in
+docs/charge-models.md):
+
+1. every charge model prices its quantity (after the charge's free units);
+   a model that prices each event sums its per-event fees; a one-time charge
+   appears only in the period holding the subscription's start;
+2. formula charges, in dependency order, over meter quantities and the exact
+   amounts of the charges they reference;
+3. a charge's ``minimum`` adds a true-up line when its rounded lines are below it;
+4. active discounts add negative lines computed from their targets' lines;
+5. the plan's ``minimum_commitment`` adds a true-up line on the whole period.
+
+The loops run over plans and charges (tens), never over events or subscriptions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 
 import polars as pl
 
+from rating.commitments import true_up_lines
+from rating.discounts import discount_lines
+from rating.formula import Reference
 from rating.money import round_to_minor
 from rating.plan import Charge, Plan
 from schemas.errors import RatingError
-from schemas.tables import RATED_CHARGE_SCHEMA, TIER_BREAKDOWN
-from schemas.types import QUANTITY
+from schemas.tables import RATED_CHARGE_SCHEMA, TIER_BREAKDOWN, TRANSACTION_SCHEMA
+from schemas.types import AMOUNT, QUANTITY
 
 SUBSCRIPTION_KEYS = ("subscription_id", "customer_id", "plan_code", "period_start", "period_end")
+RATED_COLUMNS = [name for name in RATED_CHARGE_SCHEMA if name not in ("run_id", "billing_period")]
+NO_DIMENSIONS = "{}"
+DISCOUNT = "discount"
 
 
-def _charge_quantities(
+def _zero_quantity() -> pl.Expr:
+    return pl.lit(0, dtype=QUANTITY)
+
+
+def _usage_quantities(
     subscriptions: pl.LazyFrame, usage: pl.LazyFrame, charge: Charge
 ) -> pl.LazyFrame:
-    if charge.meter is None:
-        return subscriptions.with_columns(
-            pl.lit(None, dtype=pl.String).alias("meter_code"),
-            pl.lit("{}").alias("dimensions"),
-            pl.col("item_quantity").cast(QUANTITY).alias("quantity"),
-            pl.lit(0, dtype=pl.Int64).alias("event_count"),
-        )
     metered = usage.filter(pl.col("meter_code") == charge.meter).drop("meter_code")
     return subscriptions.join(metered, on="subscription_id", how="left").with_columns(
         pl.lit(charge.meter).alias("meter_code"),
-        pl.col("dimensions").fill_null("{}"),
-        pl.col("quantity").fill_null(pl.lit(0, dtype=QUANTITY)),
+        pl.col("dimensions").fill_null(NO_DIMENSIONS),
+        pl.col("quantity").fill_null(_zero_quantity()),
         pl.col("event_count").fill_null(0),
     )
 
 
-def rate_charge(
-    subscriptions: pl.LazyFrame, usage: pl.LazyFrame, plan: Plan, position: int, charge: Charge
-) -> pl.LazyFrame:
-    """Rated rows of one charge of one plan, in ``RATED_CHARGE_SCHEMA`` (without run columns)."""
+def _fee_quantities(subscriptions: pl.LazyFrame) -> pl.LazyFrame:
+    return subscriptions.with_columns(
+        pl.lit(None, dtype=pl.String).alias("meter_code"),
+        pl.lit(NO_DIMENSIONS).alias("dimensions"),
+        pl.col("item_quantity").cast(QUANTITY).alias("quantity"),
+        pl.lit(0, dtype=pl.Int64).alias("event_count"),
+    )
+
+
+def _priced_quantity(charge: Charge) -> pl.Expr:
+    """The quantity a model prices: usage less the charge's free units, never below zero."""
     quantity = pl.col("quantity")
-    breakdown = charge.breakdown(quantity)
-    return _charge_quantities(subscriptions, usage, charge).with_columns(
-        pl.lit(charge.code).alias("charge_code"),
-        pl.lit(charge.name).alias("charge_name"),
+    if not charge.free_units:
+        return quantity
+    free = pl.lit(charge.free_units, dtype=QUANTITY)
+    return (quantity - free).clip(lower_bound=_zero_quantity())
+
+
+def _line(
+    rows: pl.LazyFrame, plan: Plan, position: int, code: str, name: str, model: str
+) -> pl.LazyFrame:
+    """Complete ``rows`` (keys, quantity, amount_exact, ...) into ``RATED_COLUMNS``."""
+    return rows.with_columns(
+        pl.lit(code).alias("charge_code"),
+        pl.lit(name).alias("charge_name"),
         pl.lit(position, dtype=pl.Int32).alias("charge_position"),
-        pl.lit(charge.model).alias("charge_model"),
-        charge.price(quantity).alias("amount_exact"),
-        round_to_minor(charge.price(quantity), plan.currency).alias("amount"),
+        pl.lit(model).alias("charge_model"),
+        round_to_minor(pl.col("amount_exact"), plan.currency).alias("amount"),
         pl.lit(plan.currency).alias("currency"),
+    ).select(RATED_COLUMNS)
+
+
+def _adjustment(
+    subscriptions: pl.LazyFrame, amounts: pl.LazyFrame, plan: Plan, position: int, code: str
+) -> pl.LazyFrame:
+    """One-unit lines (true-ups, discounts) from ``subscription_id, amount_exact``."""
+    rows = subscriptions.join(
+        amounts.select("subscription_id", "amount_exact"), on="subscription_id"
+    )
+    return rows.with_columns(
+        pl.lit(None, dtype=pl.String).alias("meter_code"),
+        pl.lit(NO_DIMENSIONS).alias("dimensions"),
+        pl.lit(1, dtype=QUANTITY).alias("quantity"),
+        pl.lit(0, dtype=pl.Int64).alias("event_count"),
+        pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
+    )
+
+
+def rate_charge(
+    subscriptions: pl.LazyFrame,
+    usage: pl.LazyFrame,
+    transactions: pl.LazyFrame,
+    plan: Plan,
+    position: int,
+    charge: Charge,
+) -> pl.LazyFrame:
+    """Rated rows of one charge-model charge, in ``RATED_COLUMNS``."""
+    model = charge.charge_model
+    if model.prices_each_event:
+        fees = (
+            transactions.filter(pl.col("meter_code") == charge.meter)
+            .join(subscriptions.select("subscription_id"), on="subscription_id", how="semi")
+            .group_by("subscription_id", "dimensions")
+            .agg(
+                pl.col("value").sum().cast(QUANTITY).alias("quantity"),
+                pl.len().cast(pl.Int64).alias("event_count"),
+                charge.price(pl.col("value")).sum().cast(AMOUNT).alias("amount_exact"),
+            )
+        )
+        rows = subscriptions.join(fees, on="subscription_id", how="left").with_columns(
+            pl.lit(charge.meter).alias("meter_code"),
+            pl.col("dimensions").fill_null(NO_DIMENSIONS),
+            pl.col("quantity").fill_null(_zero_quantity()),
+            pl.col("event_count").fill_null(0),
+            pl.col("amount_exact").fill_null(pl.lit(0, dtype=AMOUNT)),
+            pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
+        )
+        return _line(rows, plan, position, charge.code, charge.name, charge.model)
+    if model.usage_based:
+        rows = _usage_quantities(subscriptions, usage, charge)
+    else:
+        rows = _fee_quantities(subscriptions)
+    priced = _priced_quantity(charge)
+    breakdown = charge.breakdown(priced)
+    rows = rows.with_columns(
+        charge.price(priced).cast(AMOUNT).alias("amount_exact"),
         (pl.lit(None, dtype=TIER_BREAKDOWN) if breakdown is None else breakdown).alias(
             "tier_breakdown"
         ),
     )
+    return _line(rows, plan, position, charge.code, charge.name, charge.model)
+
+
+def _reference_columns(
+    subscriptions: pl.LazyFrame,
+    usage: pl.LazyFrame,
+    rated: Mapping[str, pl.LazyFrame],
+    charge: Charge,
+) -> pl.LazyFrame:
+    """Per subscription, one column per reference of the formula (summed over dimensions)."""
+    frame = subscriptions
+    for ref in sorted(charge.spec.references, key=lambda r: (r.kind, r.code)):
+        if ref.kind == "meter":
+            source = usage.filter(pl.col("meter_code") == ref.code)
+            value, dtype = pl.col("quantity"), QUANTITY
+        else:
+            source = rated[ref.code]
+            value, dtype = pl.col("amount_exact"), AMOUNT
+        totals = source.group_by("subscription_id").agg(value.sum().cast(dtype).alias(_column(ref)))
+        frame = frame.join(totals, on="subscription_id", how="left").with_columns(
+            pl.col(_column(ref)).fill_null(pl.lit(0, dtype=dtype))
+        )
+    return frame
+
+
+def _column(ref: Reference) -> str:
+    return f"__{ref.kind}.{ref.code}"
+
+
+def rate_formula(
+    subscriptions: pl.LazyFrame,
+    usage: pl.LazyFrame,
+    rated: Mapping[str, pl.LazyFrame],
+    plan: Plan,
+    position: int,
+    charge: Charge,
+) -> pl.LazyFrame:
+    """One rated row per subscription for a formula charge, in ``RATED_COLUMNS``."""
+    rows = _reference_columns(subscriptions, usage, rated, charge).with_columns(
+        pl.lit(None, dtype=pl.String).alias("meter_code"),
+        pl.lit(NO_DIMENSIONS).alias("dimensions"),
+        pl.lit(1, dtype=QUANTITY).alias("quantity"),
+        pl.lit(0, dtype=pl.Int64).alias("event_count"),
+        charge.spec.to_expr(
+            lambda ref: pl.col(_column(ref)),
+            label=f"plans.{plan.code}.charges.{charge.code}",
+            row_key=pl.col("subscription_id"),
+        )
+        .cast(AMOUNT)
+        .alias("amount_exact"),
+        pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
+    )
+    return _line(rows, plan, position, charge.code, charge.name, charge.model)
+
+
+def _subscriptions_of(billable: pl.DataFrame, plan: Plan) -> pl.LazyFrame:
+    return (
+        billable.lazy()
+        .filter(pl.col("plan_code") == plan.code)
+        .select(*SUBSCRIPTION_KEYS, "item_quantity", "start_date")
+    )
+
+
+def rate_plan(
+    billable: pl.DataFrame,
+    usage: pl.LazyFrame,
+    transactions: pl.LazyFrame,
+    plan: Plan,
+    period_first_day: date,
+) -> list[pl.LazyFrame]:
+    """Every rated row of one plan's subscriptions, as lazy parts in invoice order."""
+    subscriptions = _subscriptions_of(billable, plan)
+    starting = subscriptions.filter(pl.col("start_date") >= period_first_day)
+    rated: dict[str, pl.LazyFrame] = {}
+    positions = {charge.code: position for position, charge in enumerate(plan.charges)}
+    for charge in plan.charges:
+        if charge.is_formula:
+            continue
+        subs = starting if charge.charge_model.once else subscriptions
+        rated[charge.code] = rate_charge(
+            subs, usage, transactions, plan, positions[charge.code], charge
+        )
+    for charge in plan.formula_order():
+        rated[charge.code] = rate_formula(
+            subscriptions, usage, rated, plan, positions[charge.code], charge
+        )
+    parts = [rated[charge.code] for charge in plan.charges]
+    for charge in plan.charges:
+        if charge.minimum is None:
+            continue
+        shortfall = true_up_lines(rated[charge.code], charge.minimum, plan.currency)
+        rows = _adjustment(subscriptions, shortfall, plan, positions[charge.code], charge.code)
+        parts.append(
+            _line(
+                rows,
+                plan,
+                positions[charge.code],
+                f"{charge.code}:minimum",
+                f"{charge.name} (minimum)",
+                "minimum_true_up",
+            )
+        )
+    position = len(plan.charges)
+    for discount in plan.discounts:
+        if not discount.applies_to(period_first_day):
+            continue
+        # Discounts stack additively: each sees the charges and their true-ups, never
+        # another discount.
+        lines = (
+            pl.concat(parts, how="vertical")
+            .filter(pl.col("charge_model") != DISCOUNT)
+            .select("subscription_id", pl.col("charge_code").str.replace(":minimum$", ""), "amount")
+        )
+        off = discount_lines(lines, discount, plan.currency)
+        rows = _adjustment(subscriptions, off, plan, position, discount.code)
+        parts.append(
+            _line(
+                rows,
+                plan,
+                position,
+                f"discount:{discount.code}",
+                f"Discount {discount.code}",
+                DISCOUNT,
+            )
+        )
+        position += 1
+    if plan.minimum_commitment is not None:
+        lines = pl.concat(parts, how="vertical").select("subscription_id", "amount")
+        shortfall = true_up_lines(lines, plan.minimum_commitment, plan.currency)
+        rows = _adjustment(subscriptions, shortfall, plan, position, "minimum_commitment")
+        parts.append(
+            _line(
+                rows,
+                plan,
+                position,
+                "minimum_commitment",
+                "Minimum commitment",
+                "minimum_commitment",
+            )
+        )
+    return parts
 
 
 def rate_period(
-    billable: pl.DataFrame, usage: pl.DataFrame, plans: Mapping[str, Plan]
+    billable: pl.DataFrame,
+    usage: pl.DataFrame,
+    plans: Mapping[str, Plan],
+    period_first_day: date,
+    transactions: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Rated charges of every billable subscription, sorted by subscription and charge.
 
     ``billable`` needs ``subscription_id, customer_id, plan_code, period_start,
-    period_end, item_quantity``; ``usage`` is ``aggregation.usage.USAGE_SCHEMA``.
+    period_end, item_quantity, start_date``; ``usage`` is
+    ``aggregation.usage.USAGE_SCHEMA``; ``transactions`` holds the events of the
+    meters priced per event, in ``TRANSACTION_SCHEMA``.
     """
-    columns = [name for name in RATED_CHARGE_SCHEMA if name not in ("run_id", "billing_period")]
-    usage_lazy = usage.lazy()
+    if transactions is None:
+        transactions = pl.DataFrame(schema=TRANSACTION_SCHEMA)
+    usage_lazy, transactions_lazy = usage.lazy(), transactions.lazy()
     parts = []
     for plan_code in sorted(plans):
-        plan = plans[plan_code]
-        subscriptions = (
-            billable.lazy()
-            .filter(pl.col("plan_code") == plan.code)
-            .select(*SUBSCRIPTION_KEYS, "item_quantity")
-        )
         parts.extend(
-            rate_charge(subscriptions, usage_lazy, plan, position, charge).select(columns)
-            for position, charge in enumerate(plan.charges)
+            rate_plan(billable, usage_lazy, transactions_lazy, plans[plan_code], period_first_day)
         )
     if not parts:
-        return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in columns})
+        return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in RATED_COLUMNS})
     try:
         rated = pl.concat(parts, how="vertical").collect()
     except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
-        if "overflow" not in str(error) and "fit" not in str(error):
+        if not any(sign in str(error) for sign in ("overflow", "fit", "conversion from")):
             raise
         # Polars appends the failing expression tree; the first line is what a user can act on.
         reason = str(error).splitlines()[0]
         raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
-    return rated.sort("subscription_id", "charge_position", "dimensions")
+    return rated.sort("subscription_id", "charge_position", "charge_code", "dimensions")

@@ -20,6 +20,15 @@ TIER_BREAKDOWN = pl.List(
     )
 )
 
+TRANSACTION_SCHEMA: dict[str, pl.DataType] = {
+    "subscription_id": pl.String(),
+    "meter_code": pl.String(),
+    "dimensions": pl.String(),
+    "value": QUANTITY,
+}
+"""Aggregation to rating, not a table: one row per metered event of the meters whose
+charges price each event (``ChargeModel.prices_each_event``), e.g. payment fees."""
+
 RATED_CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
     "billing_period": pl.String(),

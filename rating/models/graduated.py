@@ -19,16 +19,18 @@ Decimal('94.500000000000000')
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
 from rating import params
 from rating.money import amount_lit, money_mul, price_lit, zero_amount
 from schemas.types import QUANTITY
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,49 +51,87 @@ class GraduatedSpec:
         return [(lower, tier.up_to, tier) for lower, tier in zip(lowers, self.tiers, strict=True)]
 
 
-def parse_tiers(raw: Any, path: str, problems: list[str]) -> tuple[Tier, ...] | None:
-    """Tiers with strictly increasing bounds and an unbounded last tier."""
+def parse_bounded(
+    raw: Any,
+    path: str,
+    problems: list[str],
+    *,
+    noun: str,
+    value_key: str,
+    optional_keys: frozenset[str],
+    parse_item: Callable[[Mapping[str, Any], Decimal | None, str, list[str]], T | None],
+    first_bound_may_be_zero: bool = False,
+) -> tuple[T, ...] | None:
+    """A list of ``{up_to, value_key, *optional_keys}`` with strictly increasing inclusive
+    bounds and an unbounded last item: the shape of tiers and bands of every tiered model.
+
+    ``parse_item(item, up_to, where, problems)`` reads the item's other parameters. Every
+    item is read even after a bad one, so a load reports all of a list's problems at once.
+    A first bound of 0 is a problem unless ``first_bound_may_be_zero`` (a stairstep band
+    ``[0, 0]`` is meaningful, an empty graduated tier ``(0, 0]`` is not).
+    """
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
-        problems.append(f"{path}: expected a non-empty list of tiers")
+        problems.append(f"{path}: expected a non-empty list of {noun}s")
         return None
-    tiers: list[Tier] = []
+    items: list[T] = []
     ok = True
     previous = Decimal(0)
     for index, item in enumerate(raw):
         where = f"{path}[{index}]"
         if not isinstance(item, Mapping):
-            problems.append(f"{where}: expected a mapping with up_to and unit_price")
+            problems.append(f"{where}: expected a mapping with up_to and {value_key}")
             ok = False
             continue
-        params.reject_unknown(item, {"up_to", "unit_price", "flat_fee"}, where, problems)
+        params.reject_unknown(item, {"up_to", value_key, *optional_keys}, where, problems)
         last = index == len(raw) - 1
         up_to = item.get("up_to")
         bound: Decimal | None = None
         if up_to is None:
             if not last:
-                problems.append(f"{where}.up_to: only the last tier may be unbounded")
+                problems.append(f"{where}.up_to: only the last {noun} may be unbounded")
                 ok = False
         else:
             bound = params.quantity(up_to, f"{where}.up_to", problems)
+            zero_allowed = index == 0 and first_bound_may_be_zero
             if bound is None:
                 ok = False
             elif last:
-                problems.append(f"{where}.up_to: the last tier must be unbounded (omit up_to)")
+                problems.append(f"{where}.up_to: the last {noun} must be unbounded (omit up_to)")
                 ok = False
-            elif bound <= previous:
+            elif bound <= previous and not zero_allowed:
                 problems.append(f"{where}.up_to: must be greater than {previous}, got {bound}")
                 ok = False
             else:
                 previous = bound
-        unit_price = params.price(item, "unit_price", where, problems)
-        flat_fee: Decimal | None = Decimal(0)
-        if "flat_fee" in item:
-            flat_fee = params.fee(item["flat_fee"], f"{where}.flat_fee", problems)
-        if unit_price is None or flat_fee is None:
+        parsed = parse_item(item, bound, where, problems)
+        if parsed is None:
             ok = False
         else:
-            tiers.append(Tier(bound, unit_price, flat_fee))
-    return tuple(tiers) if ok else None
+            items.append(parsed)
+    return tuple(items) if ok else None
+
+
+def _tier(
+    item: Mapping[str, Any], up_to: Decimal | None, where: str, problems: list[str]
+) -> Tier | None:
+    unit_price = params.price(item, "unit_price", where, problems)
+    flat_fee = params.optional_fee(item, "flat_fee", where, problems)
+    if unit_price is None or flat_fee is None:
+        return None
+    return Tier(up_to, unit_price, flat_fee)
+
+
+def parse_tiers(raw: Any, path: str, problems: list[str]) -> tuple[Tier, ...] | None:
+    """Tiers with strictly increasing bounds and an unbounded last tier."""
+    return parse_bounded(
+        raw,
+        path,
+        problems,
+        noun="tier",
+        value_key="unit_price",
+        optional_keys=frozenset({"flat_fee"}),
+        parse_item=_tier,
+    )
 
 
 def parse(raw: Mapping[str, Any], path: str, problems: list[str]) -> GraduatedSpec | None:

@@ -9,8 +9,9 @@ quantities with the model's ``price`` expression, rounds it with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, Inexact, Rounded, localcontext
 from itertools import pairwise
 from typing import Any
 
@@ -25,6 +26,7 @@ from rating.plan import parse_plan
 from rating.rate import rate_period
 from rating.registry import CHARGE_MODELS
 from schemas.errors import RatingError
+from schemas.tables import TIER_BREAKDOWN
 from schemas.types import AMOUNT, QUANTITY, ROUNDED_AMOUNT, TIMESTAMP
 from tests.reference import rating as ref
 
@@ -104,6 +106,12 @@ def boundary_quantities(tiers: list[ref.Tier]) -> list[Decimal]:
 
 
 # --- harness -----------------------------------------------------------------------------
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """A sum in the reference's exact context (the default one keeps only 28 digits)."""
+    with localcontext(ref.EXACT):
+        return sum(values, Decimal(0))
 
 
 def parse_spec(model: str, raw: dict[str, Any], path: str = "plans.p.charges[0]") -> Any:
@@ -218,6 +226,322 @@ def test_graduated_hand_examples(quantity: Decimal, exact: Decimal, rounded: Dec
     assert priced.row(0) == (quantity, exact, rounded)
 
 
+# --- package -----------------------------------------------------------------------------
+
+PACKAGE_SIZES = st.one_of(
+    st.sampled_from([MICRO, Decimal(1), Decimal(3), Decimal(1000), Decimal("0.5")]),
+    decimals_up_to(6, MICRO, Decimal(10_000)),
+    decimals_up_to(6, MICRO, MAX_QUANTITY),
+)
+
+
+@st.composite
+def package_specs(draw: st.DrawFn) -> tuple[Decimal, Decimal, Decimal]:
+    """(package_size, package_price, free_units), priced so the most blocks of any quantity
+    up to MAX_QUANTITY still fit the amount type: blocks * price < 10**22."""
+    size = draw(PACKAGE_SIZES)
+    most_blocks = MAX_QUANTITY // size + 1  # at least the ceiling
+    highest = min(MAX_PRICE, Decimal(10**22) / most_blocks).quantize(NANO, rounding=ROUND_DOWN)
+    package_price = draw(
+        st.one_of(st.sampled_from([Decimal(0), highest]), decimals_up_to(9, Decimal(0), highest))
+    )
+    free_units = draw(st.one_of(st.just(Decimal(0)), QUANTITIES))
+    return size, package_price, free_units
+
+
+def package_raw(size: Decimal, package_price: Decimal, free_units: Decimal) -> dict[str, Any]:
+    raw = {"package_size": str(size), "package_price": str(package_price)}
+    if free_units:
+        raw["free_units"] = str(free_units)
+    return raw
+
+
+def block_boundaries(size: Decimal, free_units: Decimal) -> list[Decimal]:
+    """The free units and the first blocks' ends, exactly and one micro-unit either side."""
+    ends = {free_units + k * size + d for k in range(4) for d in (-MICRO, Decimal(0), MICRO)}
+    return sorted(q for q in ends if 0 <= q <= MAX_QUANTITY)
+
+
+@given(spec=package_specs(), extra=st.lists(QUANTITIES, max_size=20), currency=CURRENCIES)
+@example(spec=(Decimal(1000), Decimal(5), Decimal(100)), extra=[Decimal(2101)], currency="EUR")
+@example(spec=(MICRO, Decimal(10), Decimal(0)), extra=[MAX_QUANTITY], currency="JPY")
+def test_package_matches_reference(
+    spec: tuple[Decimal, Decimal, Decimal], extra: list[Decimal], currency: str
+) -> None:
+    size, package_price, free_units = spec
+    parsed = parse_spec("package", package_raw(size, package_price, free_units))
+    quantities = block_boundaries(size, free_units) + extra
+    priced = price_column("package", parsed, quantities, currency)
+    expected = [ref.package_amount(q, size, package_price, free_units) for q in quantities]
+    assert_matches(priced, expected, currency, f"package {spec}")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "exact"),
+    [
+        (D(0), D(0)),  # no usage, no block
+        (D(100), D(0)),  # all within the 100 free units
+        (D("100.000001"), D(5)),  # one micro-unit past the free units starts block 1
+        (D(1100), D(5)),  # 1000 billable units fill block 1 exactly
+        (D("1100.000001"), D(10)),  # a sliver of block 2 pays it in full: 2 * 5
+        (D(2101), D(15)),  # ceil(2001 / 1000) = 3 blocks * 5
+    ],
+)
+def test_package_hand_examples(quantity: Decimal, exact: Decimal) -> None:
+    raw = {"package_size": "1000", "package_price": "5", "free_units": "100"}
+    assert ref.package_amount(quantity, D(1000), D(5), D(100)) == exact
+    priced = price_column("package", parse_spec("package", raw), [quantity], "EUR")
+    assert priced["exact"].item() == exact
+
+
+def test_free_packages_cost_nothing_however_many() -> None:
+    # 10**15 units in blocks of one micro-unit is 10**21 blocks; at price 0 that is 0, not an error
+    spec = parse_spec("package", {"package_size": "0.000001", "package_price": "0"})
+    priced = price_column("package", spec, [MAX_QUANTITY, D(0)], "EUR")
+    assert priced["exact"].to_list() == [D(0), D(0)]
+
+
+# --- volume ------------------------------------------------------------------------------
+
+
+@given(tiers=tier_lists(), extra=st.lists(QUANTITIES, max_size=20), currency=CURRENCIES)
+def test_volume_matches_reference(
+    tiers: list[ref.Tier], extra: list[Decimal], currency: str
+) -> None:
+    spec = parse_spec("volume", tiers_raw(tiers))
+    quantities = boundary_quantities(tiers) + extra
+    priced = price_column("volume", spec, quantities, currency)
+    expected = [ref.volume_amount(q, tiers) for q in quantities]
+    assert_matches(priced, expected, currency, f"volume {tiers}")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "exact"),
+    [
+        (D(0), D(0)),  # no tier reached: no units, no fee
+        (MICRO, D("5.0000001")),  # tier 1: 0.000001*0.10 + 5
+        (D(100), D(15)),  # on the bound, still tier 1: 100*0.10 + 5
+        (D("100.000001"), D("28.00000008")),  # tier 2 for every unit: 100.000001*0.08 + 20
+        (D(1250), D("62.5")),  # tier 3, no fee: 1250*0.05
+    ],
+)
+def test_volume_hand_examples(quantity: Decimal, exact: Decimal) -> None:
+    assert ref.volume_amount(quantity, HAND_TIERS) == exact
+    priced = price_column("volume", parse_spec("volume", tiers_raw(HAND_TIERS)), [quantity], "EUR")
+    assert priced["exact"].item() == exact
+
+
+@given(tiers=tier_lists(), quantities=QUANTITY_COLUMNS)
+def test_volume_breakdown_is_the_tier_reached(tiers: list[ref.Tier], quantities: list[Decimal]):
+    spec = parse_spec("volume", tiers_raw(tiers))
+    frame = pl.DataFrame({"q": quantities}, schema={"q": QUANTITY})
+    model = CHARGE_MODELS["volume"]
+    assert model.breakdown is not None
+    out = frame.select(
+        model.price(pl.col("q"), spec).alias("exact"),
+        model.breakdown(pl.col("q"), spec).cast(TIER_BREAKDOWN).alias("tiers"),
+    )
+    for q, exact, rows in zip(quantities, out["exact"], out["tiers"].to_list(), strict=True):
+        if q == 0:
+            assert rows == []
+            continue
+        [row] = rows
+        tier = tiers[row["tier"] - 1]
+        assert (row["units"], row["unit_price"], row["flat_fee"]) == (
+            q,
+            tier.unit_price,
+            tier.flat_fee,
+        )
+        assert row["amount"] == exact == ref.volume_amount(q, tiers)
+
+
+# --- stairstep ---------------------------------------------------------------------------
+
+
+@st.composite
+def band_lists(draw: st.DrawFn) -> list[ref.Band]:
+    """1..6 bands with strictly increasing bounds, sometimes a first band [0, 0]."""
+    bounds = sorted(draw(st.sets(POSITIVE_QUANTITIES, max_size=5)))
+    if draw(st.booleans()):
+        bounds = [Decimal(0), *bounds]
+    return [ref.Band(bound, draw(PRICES)) for bound in [*bounds, None]]
+
+
+def bands_raw(bands: list[ref.Band]) -> dict[str, Any]:
+    raw = []
+    for band in bands:
+        item = {"price": str(band.price)}
+        if band.up_to is not None:
+            item["up_to"] = str(band.up_to)
+        raw.append(item)
+    return {"bands": raw}
+
+
+@given(bands=band_lists(), extra=st.lists(QUANTITIES, max_size=20), currency=CURRENCIES)
+@example(
+    bands=[ref.Band(D(0), D(0)), ref.Band(D(10), D(50)), ref.Band(None, D(200))],
+    extra=[D(0), MICRO],
+    currency="EUR",
+)
+def test_stairstep_matches_reference(
+    bands: list[ref.Band], extra: list[Decimal], currency: str
+) -> None:
+    spec = parse_spec("stairstep", bands_raw(bands))
+    as_tiers = [ref.Tier(band.up_to, band.price) for band in bands]  # for the bounds only
+    quantities = boundary_quantities(as_tiers) + extra
+    priced = price_column("stairstep", spec, quantities, currency)
+    expected = [ref.stairstep_amount(q, bands) for q in quantities]
+    assert_matches(priced, expected, currency, f"stairstep {bands}")
+    breakdown = CHARGE_MODELS["stairstep"].breakdown
+    assert breakdown is not None
+    rows = pl.DataFrame({"q": quantities}, schema={"q": QUANTITY}).select(
+        breakdown(pl.col("q"), spec).cast(TIER_BREAKDOWN)
+    )
+    for q, want, [row] in zip(quantities, expected, rows.to_series().to_list(), strict=True):
+        assert bands[row["tier"] - 1].price == want == row["amount"] == row["flat_fee"], q
+
+
+def test_stairstep_zero_usage_is_in_the_first_band() -> None:
+    spec = parse_spec("stairstep", {"bands": [{"up_to": 10, "price": 50}, {"price": 200}]})
+    priced = price_column("stairstep", spec, [D(0), D(10), D("10.000001")], "EUR")
+    assert priced["exact"].to_list() == [D(50), D(50), D(200)]  # inclusive bounds, 0 in band 1
+
+
+# --- percentage (per transaction) --------------------------------------------------------
+
+RATES = st.one_of(
+    st.sampled_from([Decimal(0), Decimal("0.0000001"), Decimal("2.9"), Decimal(100)]),
+    decimals_up_to(7, Decimal(0), Decimal(10)),
+    decimals_up_to(7, Decimal(0), Decimal(1000)),
+)
+OPTIONAL_FEES = st.one_of(st.none(), PRICES)
+
+
+@st.composite
+def percentage_specs(draw: st.DrawFn) -> dict[str, Decimal | None]:
+    """Reference arguments: rate, fixed fee, and optional per-transaction min <= max."""
+    low, high = draw(OPTIONAL_FEES), draw(OPTIONAL_FEES)
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    fixed_fee = draw(st.one_of(st.just(Decimal(0)), PRICES))
+    return {"rate": draw(RATES), "fixed_fee": fixed_fee, "minimum": low, "maximum": high}
+
+
+def percentage_raw(spec: dict[str, Decimal | None]) -> dict[str, Any]:
+    raw = {"rate": str(spec["rate"])}
+    for key, name in (
+        ("fixed_fee", "fixed_fee"),
+        ("minimum", "min_per_transaction"),
+        ("maximum", "max_per_transaction"),
+    ):
+        if spec[key] is not None:
+            raw[name] = str(spec[key])
+    return raw
+
+
+def clamp_boundaries(spec: dict[str, Decimal | None]) -> list[Decimal]:
+    """Transaction amounts where the fee meets the minimum or the maximum, and a micro-unit
+    either side (rounded to the quantity scale where the exact one does not exist)."""
+    rate, fixed_fee = spec["rate"], spec["fixed_fee"]
+    assert rate is not None and fixed_fee is not None
+    if rate == 0:
+        return []
+    values = set()
+    for bound in (spec["minimum"], spec["maximum"]):
+        if bound is not None:
+            with localcontext(ref.EXACT) as context:
+                context.traps[Inexact] = context.traps[Rounded] = False
+                meets = ((bound - fixed_fee) * 100 / rate).quantize(MICRO)
+            values |= {meets - MICRO, meets, meets + MICRO}
+    return sorted(v for v in values if 0 <= v <= MAX_QUANTITY)
+
+
+@given(spec=percentage_specs(), extra=QUANTITY_COLUMNS, currency=CURRENCIES)
+@example(
+    spec={"rate": D("2.9"), "fixed_fee": D("0.30"), "minimum": D("0.50"), "maximum": D(10)},
+    extra=[D(0), D(20), D(1000)],  # 0.30 -> 0.50; 0.58 + 0.30 = 0.88; 29.30 -> 10.00
+    currency="EUR",
+)
+def test_percentage_matches_reference_per_transaction_and_summed(
+    spec: dict[str, Decimal | None], extra: list[Decimal], currency: str
+) -> None:
+    values = clamp_boundaries(spec) + extra
+    parsed = parse_spec("percentage", percentage_raw(spec))
+    assert CHARGE_MODELS["percentage"].prices_each_event
+    priced = price_column("percentage", parsed, values, currency)
+    expected = [ref.percentage_fee(v, **spec) for v in values]
+    assert_matches(priced, expected, currency, f"percentage {spec}")
+    # The period's amount: the sum of the exact fees, in any row order, rounded once.
+    price = CHARGE_MODELS["percentage"].price
+    frame = pl.DataFrame({"v": values}, schema={"v": QUANTITY})
+    for ordered in (frame, frame.reverse(), frame.sample(fraction=1.0, shuffle=True, seed=7)):
+        total = ordered.select(price(pl.col("v"), parsed).sum().alias("t"))
+        assert total.schema["t"] == AMOUNT
+        assert total.item() == exact_sum(expected)
+    rounded = frame.select(round_to_minor(price(pl.col("v"), parsed).sum(), currency)).item()
+    assert rounded == ref.round_to_minor(exact_sum(expected), currency)
+
+
+# --- graduated percentage ----------------------------------------------------------------
+
+
+@st.composite
+def rate_tier_lists(draw: st.DrawFn) -> list[ref.RateTier]:
+    bounds = sorted(draw(st.sets(POSITIVE_QUANTITIES, max_size=5)))
+    return [
+        ref.RateTier(bound, draw(RATES), draw(st.one_of(st.just(Decimal(0)), PRICES)))
+        for bound in [*bounds, None]
+    ]
+
+
+def rate_tiers_raw(tiers: list[ref.RateTier]) -> dict[str, Any]:
+    raw = []
+    for tier in tiers:
+        item = {"rate": str(tier.rate)}
+        if tier.up_to is not None:
+            item["up_to"] = str(tier.up_to)
+        if tier.flat_fee:
+            item["flat_fee"] = str(tier.flat_fee)
+        raw.append(item)
+    return {"tiers": raw}
+
+
+@given(tiers=rate_tier_lists(), extra=st.lists(QUANTITIES, max_size=20), currency=CURRENCIES)
+def test_graduated_percentage_matches_reference(
+    tiers: list[ref.RateTier], extra: list[Decimal], currency: str
+) -> None:
+    spec = parse_spec("graduated_percentage", rate_tiers_raw(tiers))
+    as_tiers = [ref.Tier(t.up_to, t.rate) for t in tiers]  # for the bounds only
+    quantities = boundary_quantities(as_tiers) + extra
+    priced = price_column("graduated_percentage", spec, quantities, currency)
+    expected = [ref.graduated_percentage_amount(q, tiers) for q in quantities]
+    assert_matches(priced, expected, currency, f"graduated_percentage {tiers}")
+    breakdown = CHARGE_MODELS["graduated_percentage"].breakdown
+    assert breakdown is not None
+    rows = pl.DataFrame({"q": quantities}, schema={"q": QUANTITY}).select(
+        breakdown(pl.col("q"), spec).cast(TIER_BREAKDOWN)
+    )
+    for q, want, detail in zip(quantities, expected, rows.to_series().to_list(), strict=True):
+        assert exact_sum(row["amount"] for row in detail) == want, q
+        assert all(row["unit_price"] == tiers[row["tier"] - 1].rate / 100 for row in detail)
+
+
+# --- one-shot ----------------------------------------------------------------------------
+
+
+@given(quantities=QUANTITY_COLUMNS, amount=PRICES, currency=CURRENCIES)
+@example(quantities=[Decimal(3)], amount=Decimal("250.00"), currency="EUR")  # 3 * 250 = 750
+def test_one_shot_matches_reference(
+    quantities: list[Decimal], amount: Decimal, currency: str
+) -> None:
+    spec = parse_spec("one_shot", {"amount": str(amount)})
+    assert CHARGE_MODELS["one_shot"].once
+    assert not CHARGE_MODELS["one_shot"].usage_based
+    priced = price_column("one_shot", spec, quantities, currency)
+    expected = [ref.one_shot_amount(q, amount) for q in quantities]
+    assert_matches(priced, expected, currency, f"one_shot {amount}")
+
+
 # --- rounding ----------------------------------------------------------------------------
 
 AMOUNT_LIMIT = 10**23  # Decimal(38, 15) holds 23 integer digits
@@ -323,10 +647,54 @@ def test_graduated_rejects_bad_tier_lists(tiers: list[dict[str, Any]], where: st
     assert any(p.startswith(f"plans.p.charges[0].{where}:") for p in problems), problems
 
 
-@given(
-    model_key=st.sampled_from(
-        [("per_unit", "unit_price"), ("flat_fee", "amount"), ("graduated", "unit_price")]
+# Where each model reads a money parameter: (model, the raw spec around it, path to it). The
+# placeholder VALUE is replaced by the number under test; every other parameter is valid.
+VALUE = object()
+MONEY_PARAMETERS: list[tuple[str, dict[str, Any], str]] = [
+    ("per_unit", {"unit_price": VALUE}, "unit_price"),
+    ("flat_fee", {"amount": VALUE}, "amount"),
+    ("one_shot", {"amount": VALUE}, "amount"),
+    (
+        "graduated",
+        {"tiers": [{"up_to": 10, "unit_price": 1}, {"unit_price": VALUE}]},
+        "tiers[1].unit_price",
     ),
+    (
+        "volume",
+        {"tiers": [{"up_to": 10, "unit_price": 1}, {"unit_price": VALUE}]},
+        "tiers[1].unit_price",
+    ),
+    (
+        "volume",
+        {"tiers": [{"up_to": 10, "unit_price": 1, "flat_fee": VALUE}, {"unit_price": 1}]},
+        "tiers[0].flat_fee",
+    ),
+    ("stairstep", {"bands": [{"up_to": 10, "price": 1}, {"price": VALUE}]}, "bands[1].price"),
+    ("package", {"package_size": 10, "package_price": VALUE}, "package_price"),
+    ("percentage", {"rate": 1, "fixed_fee": VALUE}, "fixed_fee"),
+    ("percentage", {"rate": 1, "min_per_transaction": VALUE}, "min_per_transaction"),
+    ("percentage", {"rate": 1, "max_per_transaction": VALUE}, "max_per_transaction"),
+    (
+        "graduated_percentage",
+        {"tiers": [{"up_to": 10, "rate": 1, "flat_fee": VALUE}, {"rate": 1}]},
+        "tiers[0].flat_fee",
+    ),
+]
+
+
+def with_value(raw: Any, text: str) -> Any:
+    """A copy of ``raw`` with the VALUE placeholder replaced by ``text``."""
+    if raw is VALUE:
+        return text
+    if isinstance(raw, dict):
+        return {key: with_value(item, text) for key, item in raw.items()}
+    if isinstance(raw, list):
+        return [with_value(item, text) for item in raw]
+    return raw
+
+
+@given(
+    parameter=st.sampled_from(MONEY_PARAMETERS),
     value=st.one_of(
         too_precise(9).map(lambda v: ("decimals", v)),
         NEGATIVE_PRICES.map(lambda v: ("negative", v)),
@@ -334,20 +702,52 @@ def test_graduated_rejects_bad_tier_lists(tiers: list[dict[str, Any]], where: st
     path=PATHS,
 )
 def test_prices_reject_negative_and_too_many_decimals(
-    model_key: tuple[str, str], value: tuple[str, str], path: str
+    parameter: tuple[str, dict[str, Any], str], value: tuple[str, str], path: str
 ) -> None:
-    model, key = model_key
+    model, raw, key = parameter
     kind, text = value
-    if model == "graduated":
-        raw: dict[str, Any] = {"tiers": [{"up_to": 10, "unit_price": 1}, {key: text}]}
-        where = f"{path}.tiers[1].{key}"
-    else:
-        raw = {key: text}
-        where = f"{path}.{key}"
-    spec, problems = parse_problems(model, raw, path)
+    spec, problems = parse_problems(model, with_value(raw, text), path)
     assert spec is None
     message = "must not be negative" if kind == "negative" else "at most 9 decimal places allowed"
-    assert problems == [f"{where}: {message}, got {text}"]
+    assert problems == [f"{path}.{key}: {message}, got {text}"]
+
+
+RATE_PARAMETERS: list[tuple[str, dict[str, Any], str]] = [
+    ("percentage", {"rate": VALUE}, "rate"),
+    (
+        "graduated_percentage",
+        {"tiers": [{"up_to": 10, "rate": 1}, {"rate": VALUE}]},
+        "tiers[1].rate",
+    ),
+]
+
+
+@given(
+    parameter=st.sampled_from(RATE_PARAMETERS),
+    value=st.one_of(
+        too_precise(7).map(lambda v: ("decimals", v)),
+        NEGATIVE_PRICES.map(lambda v: ("negative", v)),
+    ),
+    path=PATHS,
+)
+def test_rates_reject_negative_and_more_than_seven_decimals(
+    parameter: tuple[str, dict[str, Any], str], value: tuple[str, str], path: str
+) -> None:
+    """A percent has at most 7 decimal places, so that rate / 100 is a 9-place price."""
+    model, raw, key = parameter
+    kind, text = value
+    spec, problems = parse_problems(model, with_value(raw, text), path)
+    assert spec is None
+    message = "must not be negative" if kind == "negative" else "at most 7 decimal places allowed"
+    assert problems == [f"{path}.{key}: {message}, got {text}"]
+
+
+@given(rate=decimals_up_to(7, Decimal(0), Decimal(10**6)))
+def test_any_seven_place_rate_is_an_exact_price(rate: Decimal) -> None:
+    spec = parse_spec("graduated_percentage", {"tiers": [{"rate": str(rate)}]})
+    assert spec.as_graduated().tiers[0].unit_price * 100 == rate
+    priced = price_column("graduated_percentage", spec, [Decimal(100)], "EUR")
+    assert priced["exact"].item() == rate  # 100 units of volume at rate % is the rate itself
 
 
 @given(tiers=tier_lists(), data=st.data(), path=PATHS)
@@ -382,7 +782,7 @@ def rate_one(charge: dict[str, Any], quantity: Decimal) -> pl.DataFrame:
     assert plan is not None
     start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
     billable = pl.DataFrame(
-        [("s1", "c1", "p", start, end, 1)],
+        [("s1", "c1", "p", start, end, 1, start.date())],
         schema={
             "subscription_id": pl.String,
             "customer_id": pl.String,
@@ -390,11 +790,12 @@ def rate_one(charge: dict[str, Any], quantity: Decimal) -> pl.DataFrame:
             "period_start": TIMESTAMP,
             "period_end": TIMESTAMP,
             "item_quantity": pl.Int64,
+            "start_date": pl.Date,
         },
         orient="row",
     )
     usage = pl.DataFrame([("s1", "m", "{}", quantity, 1)], schema=USAGE_SCHEMA, orient="row")
-    return rate_period(billable, usage, {"p": plan})
+    return rate_period(billable, usage, {"p": plan}, start.date())
 
 
 def test_rate_period_reports_amount_overflow_as_rating_error() -> None:

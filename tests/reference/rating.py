@@ -17,6 +17,22 @@ Decimal('25.000')
 Decimal('94.50')
 >>> graduated_amount(D(100), tiers)  # exactly on the bound: 100*0.10 = 10.00, tier 2 not reached
 Decimal('10.00')
+>>> package_amount(D(2101), D(1000), D("5.00"), D(100))  # ceil(2001 / 1000) = 3 blocks * 5.00
+Decimal('15.00')
+>>> volume_amount(D(250), [Tier(D(100), D("0.10")), Tier(None, D("0.08"), D(5))])  # 250*0.08 + 5
+Decimal('25.00')
+>>> bands = [Band(D(0), D(0)), Band(D(10), D(50)), Band(None, D(200))]
+>>> [stairstep_amount(q, bands) for q in (D(0), D(10), D("10.5"))]  # bounds are inclusive
+[Decimal('0'), Decimal('50'), Decimal('200')]
+>>> percentage_fee(D(20), D("2.9"), D("0.30"))  # 20 * 2.9 / 100 + 0.30 = 0.58 + 0.30
+Decimal('0.88')
+>>> percentage_fee(D(0), D("2.9"), D("0.30"), minimum=D("0.50"))  # 0.30, raised to the minimum
+Decimal('0.50')
+>>> rate_tiers = [RateTier(D(10000), D(3)), RateTier(None, D(2), D(50))]
+>>> graduated_percentage_amount(D(20000), rate_tiers)  # 10000*3% + 10000*2% + 50 = 300+200+50
+Decimal('550.00')
+>>> one_shot_amount(D(3), D("250.00"))  # 3 seats * 250.00
+Decimal('750.00')
 >>> round_to_minor(D("0.125"), "EUR"), round_to_minor(D("-0.125"), "EUR")  # half away from 0
 (Decimal('0.13'), Decimal('-0.13'))
 >>> round_to_minor(D("2.5"), "JPY"), round_to_minor(D("0.0125"), "BHD")  # 3 yen; 0.013 dinar
@@ -91,6 +107,86 @@ def graduated_amount(quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
                 break
             lower = tier.up_to
         return total
+
+
+@dataclass(frozen=True)
+class Band:
+    """A stairstep band: usage up to ``up_to`` (inclusive) pays ``price``; ``None`` is unbounded."""
+
+    up_to: Decimal | None
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class RateTier:
+    """A graduated-percentage tier: volume in ``(previous up_to, up_to]`` at ``rate`` percent."""
+
+    up_to: Decimal | None
+    rate: Decimal
+    flat_fee: Decimal = Decimal(0)
+
+
+def package_amount(
+    quantity: Decimal, package_size: Decimal, package_price: Decimal, free_units: Decimal
+) -> Decimal:
+    """Whole blocks of ``package_size`` units after the free units; a started block counts."""
+    with localcontext(EXACT):
+        billable = max(Decimal(0), quantity - free_units)
+        full_blocks = billable // package_size  # both non-negative: this is floor
+        started = 1 if billable % package_size != 0 else 0
+        return (full_blocks + started) * package_price
+
+
+def volume_amount(quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
+    """Find the one tier holding ``quantity`` (``lower < quantity <= up_to``); price every unit
+    at its unit price and add its flat fee. Zero usage holds no tier: nothing is charged."""
+    with localcontext(EXACT):
+        if quantity <= 0:
+            return Decimal(0)
+        for tier in tiers:
+            if tier.up_to is None or quantity <= tier.up_to:
+                return quantity * tier.unit_price + tier.flat_fee
+        raise AssertionError("the last tier is unbounded")
+
+
+def stairstep_amount(quantity: Decimal, bands: Sequence[Band]) -> Decimal:
+    """The price of the first band whose ``up_to`` the quantity does not exceed (0 included)."""
+    for band in bands:
+        if band.up_to is None or quantity <= band.up_to:
+            return band.price
+    raise AssertionError("the last band is unbounded")
+
+
+def percentage_fee(
+    value: Decimal,
+    rate: Decimal,
+    fixed_fee: Decimal = Decimal(0),
+    minimum: Decimal | None = None,
+    maximum: Decimal | None = None,
+) -> Decimal:
+    """One transaction's fee: ``value * rate %`` plus the fixed fee, then held within
+    ``[minimum, maximum]`` (each optional). A zero value still pays the fixed fee."""
+    with localcontext(EXACT):
+        fee = value * rate / 100 + fixed_fee
+        if minimum is not None and fee < minimum:
+            fee = minimum
+        if maximum is not None and fee > maximum:
+            fee = maximum
+        return fee
+
+
+def graduated_percentage_amount(volume: Decimal, tiers: Sequence[RateTier]) -> Decimal:
+    """Graduated tiers over the volume with ``rate`` percent as the unit price: the volume
+    inside each tier at that tier's rate, plus the flat fee of every tier reached."""
+    with localcontext(EXACT):
+        as_prices = [Tier(t.up_to, t.rate / 100, t.flat_fee) for t in tiers]
+        return graduated_amount(volume, as_prices)
+
+
+def one_shot_amount(item_quantity: Decimal, amount: Decimal) -> Decimal:
+    """A one-time amount, times the item quantity."""
+    with localcontext(EXACT):
+        return item_quantity * amount
 
 
 def round_to_minor(amount: Decimal, currency: str) -> Decimal:

@@ -78,7 +78,8 @@ def test_every_problem_is_reported_with_its_path():
         "plans.p.charges[0].meter: unknown meter 'zzz'",
         "plans.p.charges[1].unit_price: at most 9 decimal places allowed, got 0.1234567891",
         "plans.p.charges[2].model: unknown charge model 'stairway' "
-        "(expected one of ['flat_fee', 'graduated', 'per_unit'])",
+        "(expected one of ['flat_fee', 'formula', 'graduated', 'graduated_percentage', "
+        "'one_shot', 'package', 'per_unit', 'percentage', 'stairstep', 'volume'])",
         "plans.p.charges[3].amount: must not be negative, got -5",
     ]
 
