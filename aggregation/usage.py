@@ -2,7 +2,9 @@
 
 Events are first assigned to the subscription that was active at their
 instant; then each meter's events are filtered and aggregated into one
-exact quantity per ``(subscription_id, meter_code, dimensions)``.
+exact quantity per ``(subscription_id, meter_code, dimensions)``. Every
+aggregation, with its exact rules and a worked example, is described in
+docs/aggregations.md; ``gauge`` and ``duration`` live in their own modules.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from enum import StrEnum
 
 import polars as pl
 
+from aggregation import duration, gauge
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
+from aggregation.windows import check_windows, with_windows
 from schemas.catalog import Aggregation, Meter
-from schemas.events import CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN
+from schemas.events import CUSTOMER_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
 from schemas.types import QUANTITY
 
 BILLING_STATUS = "billing_status"
@@ -90,18 +94,67 @@ def _dimensions(meter: Meter) -> pl.Expr:
     return pl.struct(meter.group_by).struct.json_encode()
 
 
-def meter_usage(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
-    """One meter's quantity per subscription and dimension group, in ``USAGE_SCHEMA``."""
-    if meter.aggregation is Aggregation.COUNT:
-        quantity = pl.len().cast(QUANTITY)
-    else:
-        quantity = pl.col(meter.property_name).sum().cast(QUANTITY)
+PER_EVENT = "_per_event"
+"""Working column of ``gauge`` and ``duration``: each event's share, summed per group."""
+
+
+def _per_event(meter: Meter, partition: list[str]) -> pl.Expr:
+    """What a time-based aggregation computes per event (it needs the event's neighbours)."""
+    if meter.aggregation is Aggregation.GAUGE:
+        return gauge.value_time(pl.col(meter.property_name).cast(QUANTITY), partition)
+    if meter.aggregation is Aggregation.DURATION and meter.duration is not None:
+        key = pl.col(meter.property_name).cast(pl.String)
+        return duration.session_units(meter.duration, key, partition)
+    raise ValueError(f"meter {meter.code}: {meter.aggregation} has no per-event kernel")
+
+
+def _quantity(meter: Meter) -> pl.Expr:
+    """A group's quantity, as an aggregation over its events; never null."""
+    name = meter.property_name or ""
+    # An integer property is cast before summing: an Int64 sum would wrap silently.
+    value = pl.col(name).cast(QUANTITY)
+    match meter.aggregation:
+        case Aggregation.COUNT:
+            quantity = pl.len()
+        case Aggregation.SUM:
+            quantity = value.sum()
+        case Aggregation.COUNT_DISTINCT:
+            quantity = pl.col(name).cast(pl.String).drop_nulls().n_unique()
+        case Aggregation.MIN:
+            quantity = value.min()
+        case Aggregation.MAX:
+            quantity = value.max()
+        case Aggregation.LATEST:
+            # (timestamp, event_id) is a total order: event ids are unique once de-duplicated.
+            order = [pl.col(TIMESTAMP_COLUMN), pl.col(EVENT_ID)]
+            quantity = value.sort_by(order).drop_nulls().last()
+        case Aggregation.GAUGE:
+            quantity = gauge.quantity(pl.col(PER_EVENT))
+        case Aggregation.DURATION:
+            quantity = pl.col(PER_EVENT).sum()
+        case _:
+            raise ValueError(f"meter {meter.code}: no kernel for aggregation {meter.aggregation}")
+    # Events with no value at all (every one null) measure nothing: zero, like a sum.
+    return quantity.cast(QUANTITY).fill_null(pl.lit(0, dtype=QUANTITY))
+
+
+def meter_usage(events: pl.LazyFrame, meter: Meter, windows: pl.DataFrame) -> pl.LazyFrame:
+    """One meter's quantity per subscription and dimension group, in ``USAGE_SCHEMA``.
+
+    ``event_count`` counts every event the meter keeps (its event type and
+    filters), including those whose value or state adds nothing. ``windows``
+    is read only by ``gauge`` and ``duration`` meters (see ``aggregate_usage``).
+    """
     keys = ["subscription_id", *meter.group_by]
+    kept = meter_events(events, meter).with_columns(
+        pl.col(name).cast(pl.String) for name in meter.group_by
+    )
+    if meter.aggregation.needs_window:
+        per_event = _per_event(meter, keys).alias(PER_EVENT)
+        kept = with_windows(kept, windows).with_columns(per_event)
     return (
-        meter_events(events, meter)
-        .with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
-        .group_by(keys)
-        .agg(quantity.alias("quantity"), pl.len().cast(pl.Int64).alias("event_count"))
+        kept.group_by(keys)
+        .agg(_quantity(meter).alias("quantity"), pl.len().cast(pl.Int64).alias("event_count"))
         .select(
             "subscription_id",
             pl.lit(meter.code).alias("meter_code"),
@@ -112,19 +165,72 @@ def meter_usage(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     )
 
 
-def aggregate_usage(events: pl.LazyFrame, meters: Iterable[Meter]) -> pl.LazyFrame:
-    """Usage of every meter over events already assigned to subscriptions."""
+def _check_measured(schema: pl.Schema, meters: Iterable[Meter]) -> None:
+    """A measured property must already be exact: a float here would be summed as a float."""
+    for meter in meters:
+        name = meter.measured_property
+        if name is None or name not in schema:
+            continue
+        dtype = schema[name]
+        if not (isinstance(dtype, pl.Decimal) or dtype.is_integer() or dtype == pl.Null):
+            raise TypeError(
+                f"meter {meter.code}: property {name!r} is {dtype}; measured properties must "
+                "be exact (decimal or integer): convert them with "
+                "meter.validate.measured_as_quantities, as the event store does"
+            )
+
+
+def aggregate_usage(
+    events: pl.LazyFrame, meters: Iterable[Meter], windows: pl.DataFrame
+) -> pl.LazyFrame:
+    """Usage of every meter over events already assigned to subscriptions.
+
+    ``windows`` has one row per subscription, ``subscription_id, period_start,
+    period_end, active_start, active_end`` (UTC, ``schemas.types.TIMESTAMP``;
+    other columns are ignored, so ``billable_subscriptions``' frame will do):
+    a ``gauge`` or ``duration`` quantity covers the window ``[max(period_start,
+    active_start), min(period_end, active_end))`` and a gauge is prorated over
+    the whole period. Events are expected inside their subscription's window
+    (``assign_subscriptions`` puts them there); an event outside it adds time
+    only inside the window. Events of a subscription without a window raise
+    ``ValueError`` on collect, if a time-based meter reads them.
+
+    >>> from datetime import UTC, datetime
+    >>> from aggregation.windows import WINDOW_SCHEMA
+    >>> from schemas.catalog import DurationSpec, TimeUnit
+    >>> def at(hour: int) -> datetime:
+    ...     return datetime(2026, 10, 1, hour, tzinfo=UTC)
+    >>> events = pl.LazyFrame(
+    ...     {
+    ...         "subscription_id": ["s1"] * 3,
+    ...         "event_id": ["e1", "e2", "e3"],
+    ...         "event_type": ["vm"] * 3,
+    ...         "timestamp": [at(1), at(3), at(4)],
+    ...         "vm_id": ["a", "a", "b"],
+    ...         "action": ["start", "stop", "start"],
+    ...     }
+    ... )
+    >>> windows = pl.DataFrame(  # a 10-hour period; the subscription ends at 06:00
+    ...     [("s1", at(0), at(10), at(0), at(6))], schema=WINDOW_SCHEMA, orient="row"
+    ... )
+    >>> hours = DurationSpec("action", TimeUnit.HOUR)
+    >>> vm = Meter("vm_hours", "vm", Aggregation.DURATION, "vm_id", duration=hours)
+    >>> aggregate_usage(events, [vm], windows).collect().row(0)  # a: 01-03, b: 04-06 (end)
+    ('s1', 'vm_hours', '{}', Decimal('4.000000'), 3)
+    """
     schema = events.collect_schema()
     meters = list(meters)
+    windows = check_windows(windows)
+    _check_measured(schema, meters)
     # A property no file carries still has to exist for the plan to type-check;
     # every event that needed it was quarantined, so it stays empty.
-    measured = {meter.property_name for meter in meters}
+    measured = {meter.measured_property for meter in meters}
     missing = {name for meter in meters for name in meter.referenced_properties} - set(schema)
     events = events.with_columns(
         pl.lit(None, dtype=QUANTITY if name in measured else pl.String).alias(name)
         for name in sorted(missing)
     )
-    parts = [meter_usage(events, meter) for meter in meters]
+    parts = [meter_usage(events, meter, windows) for meter in meters]
     if not parts:
         return pl.LazyFrame(schema=USAGE_SCHEMA)
     return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")

@@ -115,8 +115,11 @@ def test_per_unit_price(benchmark, quantities):
 
 @pytest.mark.benchmark(group="aggregate")
 def test_aggregate_usage(benchmark, generated, rated_events):
-    meters = list(generated[1].meters.values())
-    usage = benchmark(lambda: aggregate_usage(rated_events.lazy(), meters).collect())
+    _, catalog, contracts, _ = generated
+    meters = list(catalog.meters.values())
+    period = parse_billing_period(PERIOD)
+    windows = billable_subscriptions(contracts.subscriptions, contracts.customers, period)
+    usage = benchmark(lambda: aggregate_usage(rated_events.lazy(), meters, windows).collect())
     assert int(usage["event_count"].sum()) == rated_events.height
 
 

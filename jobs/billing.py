@@ -153,7 +153,7 @@ def run_billing(
         assigned = assign_subscriptions(events.lazy(), periods, billable).collect()
         status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
         rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
-        usage = aggregate_usage(rated_events, catalog.meters.values()).collect()
+        usage = aggregate_usage(rated_events, catalog.meters.values(), billable).collect()
     with timer.stage("rate"):
         rated = rate_period(billable, usage, catalog.plans, period_day).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")

@@ -2,16 +2,27 @@
 
 :func:`parse_meters` checks each meter on its own; :func:`check_meters` then
 checks them against the declared event types: a meter reads only a declared
-event type and its declared properties, and measures a number or integer.
+event type and its declared properties, a measuring aggregation (``sum``,
+``min``, ``max``, ``latest``, ``gauge``) measures a number or integer, and a
+``duration`` meter's state is a string property. Rules of each aggregation:
+docs/aggregations.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from schemas.catalog import Aggregation, EventType, Meter, PropertyType
+from schemas.catalog import (
+    Aggregation,
+    DurationRounding,
+    DurationSpec,
+    EventType,
+    Meter,
+    PropertyType,
+    TimeUnit,
+)
 from schemas.events import REQUIRED_COLUMNS
 
 _MAPPING_KEYS = {
@@ -23,7 +34,13 @@ _MAPPING_KEYS = {
     "filters",
     "group_by",
     "allow_negative",
+    "state",
+    "unit",
+    "rounding",
 }
+_DURATION_KEYS = ("state", "unit", "rounding")
+_Choice = TypeVar("_Choice", TimeUnit, DurationRounding)
+_STATE_KEYS = {"property", "start", "stop"}
 
 
 def _names(value: Any, path: str, problems: list[str]) -> tuple[str, ...]:
@@ -57,6 +74,75 @@ def _filters(value: Any, path: str, problems: list[str]) -> tuple[tuple[str, tup
     return tuple(filters)
 
 
+def _state_value(raw: Any, default: str, path: str, problems: list[str]) -> str | None:
+    if raw is None:
+        return default
+    # YAML reads an unquoted on/off/yes/no as a boolean: the state would never match.
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or raw == "":
+        problems.append(f"{path}: expected a non-empty text value (quote it), got {raw!r}")
+        return None
+    return str(raw)
+
+
+def _choice(
+    kind: type[_Choice], raw: Any, what: str, path: str, problems: list[str]
+) -> _Choice | None:
+    try:
+        return kind(raw)
+    except ValueError:
+        problems.append(
+            f"{path}: unknown {what} {raw!r} (expected one of {[item.value for item in kind]})"
+        )
+        return None
+
+
+def _duration(raw: Mapping[str, Any], path: str, problems: list[str]) -> DurationSpec | None:
+    """The ``state``, ``unit`` and ``rounding`` of a duration meter."""
+    state = raw.get("state")
+    state_property = start = stop = None
+    if state is None:
+        problems.append(
+            f"{path}.state: a duration meter needs its state: "
+            "{property: <string property>, start: <value>, stop: <value>}"
+        )
+    elif not isinstance(state, Mapping):
+        problems.append(f"{path}.state: expected a mapping {{property, start, stop}}")
+    else:
+        for key in sorted(set(state) - _STATE_KEYS, key=str):
+            problems.append(
+                f"{path}.state.{key}: unknown key (expected one of {sorted(_STATE_KEYS)})"
+            )
+        state_property = state.get("property")
+        if not isinstance(state_property, str) or not state_property:
+            problems.append(f"{path}.state.property: missing or not a text value")
+            state_property = None
+        else:
+            _names([state_property], f"{path}.state.property", problems)
+        start = _state_value(state.get("start"), "start", f"{path}.state.start", problems)
+        stop = _state_value(state.get("stop"), "stop", f"{path}.state.stop", problems)
+        if start is not None and start == stop:
+            problems.append(f"{path}.state.stop: must differ from start ({start!r})")
+            stop = None
+    unit = None
+    if raw.get("unit") is None:
+        problems.append(
+            f"{path}.unit: a duration meter needs its unit "
+            f"(one of {[item.value for item in TimeUnit]})"
+        )
+    else:
+        unit = _choice(TimeUnit, raw["unit"], "unit", f"{path}.unit", problems)
+    rounding: DurationRounding | None = DurationRounding.UP
+    if raw.get("rounding") is not None:
+        rounding = _choice(
+            DurationRounding, raw["rounding"], "rounding", f"{path}.rounding", problems
+        )
+    if state_property is None or start is None or stop is None:
+        return None
+    if unit is None or rounding is None:
+        return None
+    return DurationSpec(state_property, unit, start, stop, rounding)
+
+
 def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
     if not isinstance(raw, Mapping):
         problems.append(f"{path}: expected a mapping")
@@ -81,7 +167,11 @@ def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
         aggregation = None
     measured = raw.get("property")
     if aggregation is not None and aggregation.needs_property and not measured:
-        problems.append(f"{path}.property: a {aggregation} meter needs the property it measures")
+        needed = {
+            Aggregation.COUNT_DISTINCT: "the property whose distinct values it counts",
+            Aggregation.DURATION: "its session key property (events with one value pair up)",
+        }.get(aggregation, "the property it measures")
+        problems.append(f"{path}.property: a {aggregation} meter needs {needed}")
     if aggregation is Aggregation.COUNT and measured:
         problems.append(f"{path}.property: a count meter measures no property")
     if measured is not None:
@@ -91,11 +181,23 @@ def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
     allow_negative = raw.get("allow_negative", False)
     if not isinstance(allow_negative, bool):
         problems.append(f"{path}.allow_negative: expected true or false, got {allow_negative!r}")
-    elif allow_negative and aggregation is Aggregation.COUNT:
+    elif allow_negative and aggregation is not None and not aggregation.needs_numeric_property:
         problems.append(
-            f"{path}.allow_negative: a count meter measures no value that can be negative"
+            f"{path}.allow_negative: a {aggregation} meter measures no value that can be negative"
         )
+    duration = None
+    if aggregation is Aggregation.DURATION:
+        duration = _duration(raw, path, problems)
+    elif aggregation is not None:
+        for key in _DURATION_KEYS:
+            if key in raw:
+                problems.append(
+                    f"{path}.{key}: only a duration meter has a {key} "
+                    f"(this is a {aggregation} meter)"
+                )
     if not isinstance(code, str) or not isinstance(event_type, str) or aggregation is None:
+        return None
+    if aggregation is Aggregation.DURATION and duration is None:
         return None
     return Meter(
         code=code,
@@ -105,6 +207,7 @@ def parse_meter(raw: Any, path: str, problems: list[str]) -> Meter | None:
         filters=filters,
         group_by=group_by,
         allow_negative=allow_negative is True,
+        duration=duration,
     )
 
 
@@ -168,10 +271,20 @@ def check_meters(
             measured = event_type.get_property(meter.property_name)
             if measured is None:
                 undeclared(f"{path}.property", meter.property_name, event_type)
-            elif not measured.type.is_numeric:
+            elif meter.aggregation.needs_numeric_property and not measured.type.is_numeric:
                 problems.append(
                     f"{path}.property: {measured.name!r} is a {measured.type} property; "
                     f"a {meter.aggregation} meter measures a number or integer property"
+                )
+        if meter.duration is not None:
+            name = meter.duration.state_property
+            state = event_type.get_property(name)
+            if state is None:
+                undeclared(f"{path}.state.property", name, event_type)
+            elif state.type is not PropertyType.STRING:
+                problems.append(
+                    f"{path}.state.property: {name!r} is a {state.type} property; "
+                    "the state of a duration meter is a string property"
                 )
         filters = []
         for name, allowed in meter.filters:

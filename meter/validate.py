@@ -360,7 +360,8 @@ def _property_rules(
                 of_kind = pl.col(EVENT_TYPE) == kind.name
                 rules.append(Rule(of_kind & condition, reason, prop.name, detail))
     for meter in meters:
-        name = meter.property_name or ""
+        # Only a measured number can be negative: a count_distinct or duration property is a key.
+        name = meter.measured_property or ""
         check = checks.get((meter.event_type, name))
         if meter.allow_negative or check is None or check.number is None:
             continue
@@ -472,9 +473,7 @@ def classify(
 def measured_as_quantities(events: pl.LazyFrame, meters: Iterable[Meter]) -> pl.LazyFrame:
     """Replace every measured property by its exact quantity (see ``property_as_quantity``)."""
     schema = events.collect_schema()
-    names = sorted(
-        {m.property_name for m in meters if m.property_name and m.property_name in schema}
-    )
+    names = sorted({name for m in meters if (name := m.measured_property) and name in schema})
     return events.with_columns(property_as_quantity(name, schema[name]) for name in names)
 
 

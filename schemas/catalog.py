@@ -12,16 +12,101 @@ from enum import StrEnum
 
 
 class Aggregation(StrEnum):
-    """How a meter turns its events into one quantity per billing period."""
+    """How a meter turns its events into one quantity per billing period.
+
+    Every rule, with a worked example, is in docs/aggregations.md.
+    """
 
     COUNT = "count"
     """Number of matching events."""
     SUM = "sum"
     """Sum of the measured property."""
+    COUNT_DISTINCT = "count_distinct"
+    """Number of distinct non-null values of the property, compared as text."""
+    MIN = "min"
+    """Smallest value of the measured property."""
+    MAX = "max"
+    """Largest value of the measured property."""
+    LATEST = "latest"
+    """Value of the last event in (timestamp, event_id) order."""
+    GAUGE = "gauge"
+    """Time-weighted average over the period of a level each event sets (seats, GB stored)."""
+    DURATION = "duration"
+    """Time between start and stop events of each session key, in a time unit (VM hours)."""
 
     @property
     def needs_property(self) -> bool:
+        """Whether a meter of this aggregation reads a ``property`` of its events."""
         return self is not Aggregation.COUNT
+
+    @property
+    def needs_numeric_property(self) -> bool:
+        """Whether the property is a measured number, not a key.
+
+        A measured property must be a number or integer property; it is
+        converted to a quantity and its negative values are checked at ingestion.
+        """
+        return self in _NUMERIC
+
+    @property
+    def needs_window(self) -> bool:
+        """Whether the quantity depends on the subscription's window and period too."""
+        return self in (Aggregation.GAUGE, Aggregation.DURATION)
+
+
+_NUMERIC = frozenset(
+    (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX, Aggregation.LATEST, Aggregation.GAUGE)
+)
+
+
+class TimeUnit(StrEnum):
+    """The unit a ``duration`` meter counts time in."""
+
+    SECOND = "second"
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def microseconds(self) -> int:
+        """Length of one unit; every unit is a whole number of seconds, so of microseconds.
+
+        >>> TimeUnit.HOUR.microseconds
+        3600000000
+        """
+        return _UNIT_SECONDS[self] * 1_000_000
+
+
+_UNIT_SECONDS = {TimeUnit.SECOND: 1, TimeUnit.MINUTE: 60, TimeUnit.HOUR: 3600, TimeUnit.DAY: 86400}
+
+
+class DurationRounding(StrEnum):
+    """How each session's length, in a ``duration`` meter's unit, is rounded."""
+
+    UP = "up"
+    """To the next whole unit: any started unit counts (the default)."""
+    DOWN = "down"
+    """To the whole units completed."""
+    NEAREST = "nearest"
+    """To the nearest whole unit, half a unit up."""
+    NONE = "none"
+    """Not to whole units: to the 6 decimal places of a quantity, half to even."""
+
+
+@dataclass(frozen=True)
+class DurationSpec:
+    """What a ``duration`` meter needs besides its session key (the meter's ``property``).
+
+    ``state_property`` is a string property of the event type; an event whose
+    state is ``start`` starts its session, ``stop`` stops it, and any other
+    state (or none) is ignored.
+    """
+
+    state_property: str
+    unit: TimeUnit
+    start: str = "start"
+    stop: str = "stop"
+    rounding: DurationRounding = DurationRounding.UP
 
 
 class PropertyType(StrEnum):
@@ -86,7 +171,8 @@ class Meter:
     ``filters`` keeps only events whose property is in the listed values;
     ``group_by`` yields one quantity (and one rated charge) per distinct
     combination of those properties. A negative measured value quarantines
-    its event unless ``allow_negative`` is set.
+    its event unless ``allow_negative`` is set. ``duration`` is set exactly on
+    ``duration`` meters.
     """
 
     code: str
@@ -96,11 +182,30 @@ class Meter:
     filters: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
     group_by: tuple[str, ...] = field(default=())
     allow_negative: bool = False
+    duration: DurationSpec | None = None
+
+    def __post_init__(self) -> None:
+        # The catalog loader reports these to the user; this only stops a Meter built in
+        # code from carrying settings its aggregation would silently ignore.
+        if (self.aggregation is Aggregation.DURATION) != (self.duration is not None):
+            raise ValueError(f"meter {self.code}: duration settings go with a duration meter")
 
     @property
     def referenced_properties(self) -> tuple[str, ...]:
-        """Event properties this meter reads, in a stable order."""
+        """Event properties this meter reads, in a stable order.
+
+        >>> spec = DurationSpec("action", TimeUnit.HOUR)
+        >>> Meter("vm", "vm", Aggregation.DURATION, "vm_id", duration=spec).referenced_properties
+        ('vm_id', 'action')
+        """
         names = [self.property_name] if self.property_name else []
+        if self.duration is not None:
+            names.append(self.duration.state_property)
         names += [name for name, _ in self.filters]
         names += list(self.group_by)
         return tuple(dict.fromkeys(names))
+
+    @property
+    def measured_property(self) -> str | None:
+        """The property read as a number (converted to a quantity), or None."""
+        return self.property_name if self.aggregation.needs_numeric_property else None

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from jobs.catalog import load_catalog, parse_catalog
+from jobs.catalog import load_catalog, parse_catalog, parse_catalog_text
+from meter.validate import classify, measured_as_quantities
 from rating.models.graduated import GraduatedSpec, Tier
-from schemas.catalog import Aggregation, EventProperty, EventType, PropertyType
+from schemas.catalog import (
+    Aggregation,
+    DurationRounding,
+    DurationSpec,
+    EventProperty,
+    EventType,
+    Meter,
+    PropertyType,
+    TimeUnit,
+)
 from schemas.errors import CatalogError, InputError
 
 
@@ -74,7 +86,7 @@ def test_every_problem_is_reported_with_its_path():
         "meters.a.property: a sum meter needs the property it measures",
         "meters[1].code: duplicate meter code 'a'",
         "meters.b.colour: unknown key (expected one of ['aggregation', 'allow_negative', 'code', "
-        "'event_type', 'filters', 'group_by', 'name', 'property'])",
+        "'event_type', 'filters', 'group_by', 'name', 'property', 'rounding', 'state', 'unit'])",
         "plans.p.charges[0].meter: unknown meter 'zzz'",
         "plans.p.charges[1].unit_price: at most 9 decimal places allowed, got 0.1234567891",
         "plans.p.charges[2].model: unknown charge model 'stairway' "
@@ -298,3 +310,250 @@ def test_unknown_section_names_the_expected_ones():
     assert caught.value.problems == [
         "metres: unknown section (expected 'event_types', 'meters', 'plans')"
     ]
+
+
+# --------------------------------------------------------------- every aggregation
+
+USAGE_EVENT_TYPES: dict = EVENT_TYPES | {
+    "vm": {
+        "properties": {
+            "instance_id": {"type": "string"},
+            "action": {"type": "string", "max_length": 16},
+            "cores": {"type": "integer"},
+            "user": {"type": "string"},
+        }
+    }
+}
+VM_HOURS: dict = {
+    "code": "vm_hours",
+    "event_type": "vm",
+    "aggregation": "duration",
+    "property": "instance_id",
+    "state": {"property": "action", "start": "started", "stop": "stopped"},
+    "unit": "hour",
+}
+USAGE_METERS: list = [
+    VM_HOURS,
+    {"code": "users", "event_type": "vm", "aggregation": "count_distinct", "property": "user"},
+    {"code": "peak", "event_type": "vm", "aggregation": "max", "property": "cores"},
+    {"code": "stored", "event_type": "storage", "aggregation": "gauge", "property": "gb"},
+]
+
+
+def usage_problems(*meters: dict) -> list[str]:
+    return catalog_problems(USAGE_EVENT_TYPES, list(meters))
+
+
+def test_every_aggregation_parses():
+    vm_yaml = (
+        "  - code: vm_hours\n"
+        "    event_type: vm\n"
+        "    aggregation: duration\n"
+        "    property: instance_id\n"
+        "    state: {property: action}\n"  # start and stop default to "start" and "stop"
+        "    unit: minute\n"
+        "    rounding: none\n"
+    )
+    other = "".join(
+        f"  - {{code: {kind}, event_type: vm, aggregation: {kind}, property: cores}}\n"
+        for kind in ("min", "max", "latest", "gauge", "sum")
+    )
+    text = (
+        "event_types:\n"
+        "  vm: {properties: {instance_id: {type: string}, action: {type: string},\n"
+        "                    cores: {type: integer}, user: {type: string}}}\n"
+        "meters:\n"
+        + vm_yaml
+        + other
+        + "  - {code: users, event_type: vm, aggregation: count_distinct, property: user}\n"
+        + "  - {code: gauge_neg, event_type: vm, aggregation: gauge, property: cores,\n"
+        + "     allow_negative: true}\n"
+        + "plans: [{code: p, currency: EUR, charges: [{code: f, model: flat_fee, amount: 1}]}]\n"
+    )
+    meters = parse_catalog_text(text, "catalog.yaml").meters
+    assert meters["vm_hours"] == Meter(
+        "vm_hours",
+        "vm",
+        Aggregation.DURATION,
+        "instance_id",
+        duration=DurationSpec("action", TimeUnit.MINUTE, "start", "stop", DurationRounding.NONE),
+    )
+    assert meters["vm_hours"].referenced_properties == ("instance_id", "action")
+    assert meters["users"] == Meter("users", "vm", Aggregation.COUNT_DISTINCT, "user")
+    for kind in ("min", "max", "latest", "gauge", "sum"):
+        assert meters[kind] == Meter(kind, "vm", Aggregation(kind), "cores")
+    assert meters["gauge_neg"].allow_negative is True
+
+
+def test_duration_defaults_to_rounding_up():
+    catalog = parse_catalog(
+        {"event_types": USAGE_EVENT_TYPES, "meters": USAGE_METERS, "plans": PLANS}, "c.yaml"
+    )
+    spec = catalog.meters["vm_hours"].duration
+    assert spec == DurationSpec("action", TimeUnit.HOUR, "started", "stopped", DurationRounding.UP)
+    assert catalog.meters["users"].measured_property is None  # a key, not a number
+    assert catalog.meters["peak"].measured_property == "cores"
+
+
+@pytest.mark.parametrize(
+    ("meter", "problem"),
+    [
+        (
+            {k: v for k, v in VM_HOURS.items() if k != "state"},
+            "meters.vm_hours.state: a duration meter needs its state: "
+            "{property: <string property>, start: <value>, stop: <value>}",
+        ),
+        (
+            {k: v for k, v in VM_HOURS.items() if k != "unit"},
+            "meters.vm_hours.unit: a duration meter needs its unit "
+            "(one of ['second', 'minute', 'hour', 'day'])",
+        ),
+        (
+            {k: v for k, v in VM_HOURS.items() if k != "property"},
+            "meters.vm_hours.property: a duration meter needs its session key property "
+            "(events with one value pair up)",
+        ),
+        (
+            VM_HOURS | {"unit": "week"},
+            "meters.vm_hours.unit: unknown unit 'week' "
+            "(expected one of ['second', 'minute', 'hour', 'day'])",
+        ),
+        (
+            VM_HOURS | {"rounding": "half_even"},
+            "meters.vm_hours.rounding: unknown rounding 'half_even' "
+            "(expected one of ['up', 'down', 'nearest', 'none'])",
+        ),
+        (
+            VM_HOURS | {"state": "action"},
+            "meters.vm_hours.state: expected a mapping {property, start, stop}",
+        ),
+        (
+            VM_HOURS | {"state": {"start": "on", "stop": "off"}},
+            "meters.vm_hours.state.property: missing or not a text value",
+        ),
+        (
+            VM_HOURS | {"state": {"property": "action", "begin": "on"}},
+            "meters.vm_hours.state.begin: unknown key (expected one of ['property', 'start', "
+            "'stop'])",
+        ),
+        (
+            # YAML reads an unquoted `on` as true: it would never equal a string state.
+            VM_HOURS | {"state": {"property": "action", "start": True, "stop": "off"}},
+            "meters.vm_hours.state.start: expected a non-empty text value (quote it), got True",
+        ),
+        (
+            VM_HOURS | {"state": {"property": "action", "start": "flip", "stop": "flip"}},
+            "meters.vm_hours.state.stop: must differ from start ('flip')",
+        ),
+        (
+            VM_HOURS | {"state": {"property": "status"}},
+            "meters.vm_hours.state.property: 'status' is not a property of event type 'vm' "
+            "(declared: ['action', 'cores', 'instance_id', 'user'])",
+        ),
+        (
+            VM_HOURS | {"state": {"property": "cores"}},
+            "meters.vm_hours.state.property: 'cores' is a integer property; "
+            "the state of a duration meter is a string property",
+        ),
+        (
+            {"code": "s", "event_type": "vm", "aggregation": "sum", "property": "cores"}
+            | {"state": {"property": "action"}},
+            "meters.s.state: only a duration meter has a state (this is a sum meter)",
+        ),
+        (
+            {"code": "g", "event_type": "vm", "aggregation": "gauge", "property": "cores"}
+            | {"unit": "hour"},
+            "meters.g.unit: only a duration meter has a unit (this is a gauge meter)",
+        ),
+        (
+            {"code": "c", "event_type": "vm", "aggregation": "count", "rounding": "up"},
+            "meters.c.rounding: only a duration meter has a rounding (this is a count meter)",
+        ),
+        (
+            {"code": "u", "event_type": "vm", "aggregation": "count_distinct"},
+            "meters.u.property: a count_distinct meter needs the property whose distinct "
+            "values it counts",
+        ),
+        (
+            {"code": "u", "event_type": "vm", "aggregation": "count_distinct", "property": "user"}
+            | {"allow_negative": True},
+            "meters.u.allow_negative: a count_distinct meter measures no value that can be "
+            "negative",
+        ),
+        (
+            VM_HOURS | {"allow_negative": True},
+            "meters.vm_hours.allow_negative: a duration meter measures no value that can be "
+            "negative",
+        ),
+        (
+            {"code": "a", "event_type": "vm", "aggregation": "average", "property": "cores"},
+            "meters.a.aggregation: unknown aggregation 'average' (expected one of ['count', "
+            "'sum', 'count_distinct', 'min', 'max', 'latest', 'gauge', 'duration'])",
+        ),
+    ]
+    + [
+        (
+            {"code": "x", "event_type": "vm", "aggregation": kind, "property": "user"},
+            f"meters.x.property: 'user' is a string property; "
+            f"a {kind} meter measures a number or integer property",
+        )
+        for kind in ("min", "max", "latest", "gauge")
+    ],
+)
+def test_aggregation_errors_name_the_path(meter: dict, problem: str):
+    assert usage_problems(meter) == [problem]
+
+
+def test_key_properties_of_any_type_are_accepted():
+    # count_distinct and duration read keys: a number, an integer or a boolean will do.
+    event_types = USAGE_EVENT_TYPES | {
+        "login": {"properties": {"seat": {"type": "integer"}, "ok": {"type": "boolean"}}}
+    }
+    distinct = {"event_type": "login", "aggregation": "count_distinct"}
+    meters = [
+        distinct | {"code": "seats", "property": "seat"},
+        distinct | {"code": "oks", "property": "ok"},
+        VM_HOURS | {"property": "cores"},
+    ]
+    catalog = parse_catalog({"event_types": event_types, "meters": meters, "plans": PLANS}, "c")
+    assert set(catalog.meters) == {"seats", "oks", "vm_hours"}
+
+
+def test_only_measured_numbers_are_validated_as_quantities():
+    """A count_distinct key may be negative and keeps its text; a max value may not."""
+    kinds = {"code": "kinds", "event_type": "vm", "aggregation": "count_distinct"}
+    catalog = parse_catalog(
+        {
+            "event_types": USAGE_EVENT_TYPES,
+            "meters": [*USAGE_METERS, kinds | {"property": "cores"}],
+            "plans": PLANS,
+        },
+        "c",
+    )
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    events = pl.LazyFrame(
+        {
+            "event_id": ["e1", "e2"],
+            "customer_id": ["c1", "c1"],
+            "event_type": ["vm", "vm"],
+            "timestamp": [at, at],
+            "_timestamp_unparsed": [False, False],
+            "instance_id": ["i-1", "i-1"],
+            "action": ["started", "stopped"],
+            "cores": [4, -2],
+            "user": ["007", "ana"],
+        }
+    )
+
+    def reasons(meters: list[Meter]) -> list:
+        classified = classify(
+            events, ["c1"], meters, catalog.event_types, latest_allowed=at + timedelta(days=1)
+        )
+        return classified.collect()["reason"].to_list()
+
+    meters = list(catalog.meters.values())
+    assert reasons([m for m in meters if m.code != "peak"]) == [None, None]  # -2: a key
+    assert reasons(meters) == [None, "negative_value"]  # -2: a value the max meter measures
+    converted = measured_as_quantities(events, meters).collect()
+    assert converted["user"].to_list() == ["007", "ana"]  # a key keeps its text
+    assert converted["cores"].dtype == pl.Decimal(38, 6)  # measured by peak
