@@ -19,6 +19,7 @@ from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_STA
 from aggregation.windows import check_windows, with_windows
 from schemas.catalog import Aggregation, Meter
 from schemas.events import CUSTOMER_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
+from schemas.tables import TRANSACTION_SCHEMA
 from schemas.types import QUANTITY
 
 BILLING_STATUS = "billing_status"
@@ -218,19 +219,47 @@ def aggregate_usage(
     >>> aggregate_usage(events, [vm], windows).collect().row(0)  # a: 01-03, b: 04-06 (end)
     ('s1', 'vm_hours', '{}', Decimal('4.000000'), 3)
     """
-    schema = events.collect_schema()
     meters = list(meters)
     windows = check_windows(windows)
+    events = _with_every_property(events, meters)
+    parts = [meter_usage(events, meter, windows) for meter in meters]
+    if not parts:
+        return pl.LazyFrame(schema=USAGE_SCHEMA)
+    return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")
+
+
+def _with_every_property(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
+    schema = events.collect_schema()
     _check_measured(schema, meters)
     # A property no file carries still has to exist for the plan to type-check;
     # every event that needed it was quarantined, so it stays empty.
     measured = {meter.measured_property for meter in meters}
     missing = {name for meter in meters for name in meter.referenced_properties} - set(schema)
-    events = events.with_columns(
+    return events.with_columns(
         pl.lit(None, dtype=QUANTITY if name in measured else pl.String).alias(name)
         for name in sorted(missing)
     )
-    parts = [meter_usage(events, meter, windows) for meter in meters]
+
+
+def meter_transactions(events: pl.LazyFrame, meters: Iterable[Meter]) -> pl.LazyFrame:
+    """Each event of the given ``sum`` meters with its measured value, in ``TRANSACTION_SCHEMA``.
+
+    For the charge models that price every event on its own (a payment fee with a
+    per-transaction minimum), where a period total is not enough.
+    """
+    meters = list(meters)
+    events = _with_every_property(events, meters)
+    parts = [
+        meter_events(events, meter)
+        .with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
+        .select(
+            "subscription_id",
+            pl.lit(meter.code).alias("meter_code"),
+            _dimensions(meter).alias("dimensions"),
+            pl.col(meter.measured_property or "").cast(QUANTITY).alias("value"),
+        )
+        for meter in meters
+    ]
     if not parts:
-        return pl.LazyFrame(schema=USAGE_SCHEMA)
-    return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")
+        return pl.LazyFrame(schema=TRANSACTION_SCHEMA)
+    return pl.concat(parts, how="vertical")

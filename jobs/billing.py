@@ -33,13 +33,20 @@ from aggregation.periods import (
     next_month,
     parse_billing_period,
 )
-from aggregation.usage import BILLING_STATUS, BillingStatus, aggregate_usage, assign_subscriptions
+from aggregation.usage import (
+    BILLING_STATUS,
+    BillingStatus,
+    aggregate_usage,
+    assign_subscriptions,
+    meter_transactions,
+)
 from jobs import store
 from jobs.catalog import Catalog, load_catalog
 from jobs.contracts import Contracts, load_contracts
 from jobs.stages import StageTimer
 from meter.event_store import EventStore, store_schema
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
+from rating.plan import per_event_meters
 from rating.rate import rate_period
 from schemas.errors import RunError
 from schemas.events import QUARANTINE_SCHEMA, QuarantineReason
@@ -154,8 +161,10 @@ def run_billing(
         status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
         rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         usage = aggregate_usage(rated_events, catalog.meters.values(), billable).collect()
+        transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
+        transactions = meter_transactions(rated_events, transaction_meters).collect()
     with timer.stage("rate"):
-        rated = rate_period(billable, usage, catalog.plans, period_day).with_columns(
+        rated = rate_period(billable, usage, catalog.plans, period_day, transactions).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
         )
     with timer.stage("invoice"):

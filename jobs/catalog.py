@@ -17,7 +17,7 @@ import yaml
 
 from meter.event_types import parse_event_types
 from meter.meters import check_meters, parse_meters
-from rating.plan import Plan, parse_plans
+from rating.plan import Plan, check_charge_meters, parse_plans
 from schemas.catalog import EventType, Meter
 from schemas.errors import CatalogError, InputError
 
@@ -60,6 +60,7 @@ def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
     if event_types:
         meters = check_meters(meters, event_types, problems, invalid)
     plans = parse_plans(data.get("plans"), set(meters), problems)
+    check_charge_meters(plans, meters, problems)
     if problems:
         raise CatalogError(source, problems)
     return Catalog(meters, plans, sha256, event_types)

@@ -21,7 +21,7 @@ from rating.discounts import Discount, parse_discounts
 from rating.formula import Formula, FormulaError, parse_formula
 from rating.money import MINOR_UNITS
 from rating.registry import CHARGE_MODELS, ChargeModel
-from schemas.catalog import BillingPeriod
+from schemas.catalog import Aggregation, BillingPeriod, Meter
 
 FORMULA = "formula"
 CHARGE_KEYS = {"code", "name", "model", "meter", "minimum", "free_units"}
@@ -253,6 +253,33 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
         return None
     name = str(raw.get("name") or code)
     return Plan(code, name, currency, period, valid, minimum, discounts)
+
+
+def per_event_meters(plans: Mapping[str, Plan]) -> set[str]:
+    """Meters whose events some charge prices one by one (``prices_each_event``)."""
+    return {
+        charge.meter
+        for plan in plans.values()
+        for charge in plan.charges
+        if not charge.is_formula and charge.charge_model.prices_each_event and charge.meter
+    }
+
+
+def check_charge_meters(
+    plans: Mapping[str, Plan], meters: Mapping[str, Meter], problems: list[str]
+) -> None:
+    """A charge that prices each event needs a ``sum`` meter: each value is a transaction."""
+    for plan in plans.values():
+        for index, charge in enumerate(plan.charges):
+            if charge.is_formula or not charge.charge_model.prices_each_event:
+                continue
+            meter = meters.get(charge.meter or "")
+            if meter is not None and meter.aggregation is not Aggregation.SUM:
+                problems.append(
+                    f"plans.{plan.code}.charges[{index}].meter: a {charge.model} charge prices "
+                    f"each event's value, so it needs a sum meter; {meter.code!r} is "
+                    f"{meter.aggregation}"
+                )
 
 
 def parse_plans(raw: Any, meter_codes: set[str], problems: list[str]) -> dict[str, Plan]:
