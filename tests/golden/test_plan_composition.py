@@ -176,6 +176,11 @@ def test_lines_come_in_plan_order(rated: pl.DataFrame):
             "plans.p.charges[0].free_units: only a charge priced on a period quantity",
         ),
         (
+            "[{code: a, meter: calls, model: percentage, rate: 1}]",
+            "plans.p.charges[0].meter: a percentage charge prices each event's value, "
+            "so it needs a sum meter; 'calls' is count",
+        ),
+        (
             "[{code: a, model: flat_fee, amount: 1, minimum: -5}]",
             "plans.p.charges[0].minimum: must not be negative",
         ),
