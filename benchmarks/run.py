@@ -273,6 +273,11 @@ def print_table(title: str, rows: list[Row | None], events: int, bare: float) ->
         )
 
 
+ALL_MODELS_CATALOG = Path(__file__).resolve().parent / "all_models_catalog.yaml"
+RATE_STAGES = ("aggregate", "rate")
+"""The billing stages that make the issue's "rate stage": usage aggregation and pricing."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events to generate")
@@ -287,6 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("--duplicates", type=float, default=0.02, help="share of duplicates")
     parser.add_argument("--malformed", type=float, default=0.005, help="share of malformed rows")
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=ALL_MODELS_CATALOG,
+        help="catalog for ingestion and billing (default: every aggregation and charge model "
+        "active, benchmarks/all_models_catalog.yaml)",
+    )
     parser.add_argument(
         "--no-bill",
         action="store_true",
@@ -335,19 +347,21 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
 
     rss = Rss()
     print("ingesting the previous month (the history) ...", file=sys.stderr)
+    catalog = args.catalog.resolve()
+    print(f"catalog: {catalog}")
     history = IngestInputs(
-        [str(workdir / "history" / "events")], current / "catalog.yaml", current / "customers.csv"
+        [str(workdir / "history" / "events")], catalog, current / "customers.csv"
     )
     _, history_rows = ingest(history, workdir, rss)
     print("ingesting the month against that history ...", file=sys.stderr)
-    inputs = IngestInputs(files, current / "catalog.yaml", current / "customers.csv")
+    inputs = IngestInputs(files, catalog, current / "customers.csv")
     ingested, ingest_rows = ingest(inputs, workdir, rss)
     billed, bill_rows = None, []
     if not args.no_bill:
         print("billing the month from the store ...", file=sys.stderr)
         billing = RunInputs(
             PERIOD,
-            current / "catalog.yaml",
+            catalog,
             current / "customers.csv",
             current / "subscriptions.csv",
             workdir / "store",
@@ -368,6 +382,14 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
         print_table(
             f"billing {PERIOD} from the store (events/s over the rows ingested):",
             bill_rows,
+            events,
+            bare.seconds,
+        )
+    if billed is not None:
+        rating = sum(billed.seconds.get(stage, 0.0) for stage in RATE_STAGES)
+        print_table(
+            "the rate stage (aggregate + rate of the billing run above, every model active):",
+            [Row("rate stage", rating)],
             events,
             bare.seconds,
         )
