@@ -44,6 +44,9 @@ class BillingStatus(StrEnum):
     """In the period, but the customer had no active subscription at that instant."""
 
 
+STATUS_TYPE = pl.Enum([status.value for status in BillingStatus])
+
+
 def assign_subscriptions(
     events: pl.LazyFrame, periods: pl.DataFrame, billable: pl.DataFrame
 ) -> pl.LazyFrame:
@@ -51,34 +54,89 @@ def assign_subscriptions(
 
     ``periods`` has one row per customer (``customer_id, period_start,
     period_end``); ``billable`` the active windows of subscriptions, which never
-    overlap for one customer, so an event matches at most one.
+    overlap for one customer, so an event matches at most one. An event of a
+    customer missing from ``periods`` (removed from the customer file since it
+    was ingested) has no active subscription.
+
+    Almost every customer has one window per period: their events need a
+    single hash join against one row per customer. Only the events of customers
+    with several windows (a plan change mid-period) are matched window by window.
     """
+    windows = billable.select(CUSTOMER_ID, "subscription_id", "plan_code", ACTIVE_START, ACTIVE_END)
+    several = windows.group_by(CUSTOMER_ID).len().filter(pl.col("len") > 1).select(CUSTOMER_ID)
+    bounds = periods.select(CUSTOMER_ID, PERIOD_START, PERIOD_END)
+    if several.height == 0:
+        return _assign_one_window(events, bounds, windows)
+    multiple = pl.col(CUSTOMER_ID).is_in(several[CUSTOMER_ID].implode())
+    single = windows.join(several, on=CUSTOMER_ID, how="anti")
+    return pl.concat(
+        [
+            _assign_one_window(events.filter(~multiple), bounds, single),
+            _assign_several_windows(events.filter(multiple), bounds, windows),
+        ],
+        how="vertical",
+    )
+
+
+def _status(in_window: pl.Expr, in_period: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(in_window)
+        .then(pl.lit(BillingStatus.RATED.value, dtype=STATUS_TYPE))
+        .when(in_period)
+        .then(pl.lit(BillingStatus.NO_ACTIVE_SUBSCRIPTION.value, dtype=STATUS_TYPE))
+        .otherwise(pl.lit(BillingStatus.OUT_OF_PERIOD.value, dtype=STATUS_TYPE))
+        .alias(BILLING_STATUS)
+    )
+
+
+def _in(start: str, end: str) -> pl.Expr:
     ts = pl.col(TIMESTAMP_COLUMN)
+    return (ts >= pl.col(start)) & (ts < pl.col(end))
+
+
+def _assign_one_window(
+    events: pl.LazyFrame, bounds: pl.DataFrame, windows: pl.DataFrame
+) -> pl.LazyFrame:
+    """At most one window per customer: a left join on a row per customer keeps each event once."""
+    lookup = bounds.join(windows, on=CUSTOMER_ID, how="left")
+    in_window = _in(ACTIVE_START, ACTIVE_END).fill_null(value=False)
+    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True)
+    # Join only the two columns the match needs, in event order, and put the result
+    # beside the events: gathering every event column through the join costs seconds.
+    matched = (
+        events.select(CUSTOMER_ID, TIMESTAMP_COLUMN)
+        .join(lookup.lazy(), on=CUSTOMER_ID, how="left", maintain_order="left")
+        .select(
+            pl.when(in_window).then(pl.col("subscription_id")).alias("subscription_id"),
+            pl.when(in_window).then(pl.col("plan_code")).alias("plan_code"),
+            _status(in_window, in_period),
+        )
+    )
+    return pl.concat([events, matched], how="horizontal")
+
+
+def _assign_several_windows(
+    events: pl.LazyFrame, bounds: pl.DataFrame, windows: pl.DataFrame
+) -> pl.LazyFrame:
+    """Customers with several windows: match each window, then classify the unmatched."""
     events = events.with_row_index(ROW_KEY)
-    windows = billable.lazy().select(
-        CUSTOMER_ID, "subscription_id", "plan_code", ACTIVE_START, ACTIVE_END
-    )
     rated = (
-        events.join(windows, on=CUSTOMER_ID, how="inner")
-        .filter((ts >= pl.col(ACTIVE_START)) & (ts < pl.col(ACTIVE_END)))
+        events.join(windows.lazy(), on=CUSTOMER_ID, how="inner")
+        .filter(_in(ACTIVE_START, ACTIVE_END))
         .drop(ACTIVE_START, ACTIVE_END)
-        .with_columns(pl.lit(BillingStatus.RATED.value).alias(BILLING_STATUS))
+        .with_columns(_status(pl.lit(value=True), pl.lit(value=True)))
     )
-    in_period = (ts >= pl.col(PERIOD_START)) & (ts < pl.col(PERIOD_END))
     rest = (
         events.join(rated.select(ROW_KEY), on=ROW_KEY, how="anti")
-        .join(periods.lazy().select(CUSTOMER_ID, PERIOD_START, PERIOD_END), on=CUSTOMER_ID)
+        .join(bounds.lazy(), on=CUSTOMER_ID, how="left")
         .with_columns(
             pl.lit(None, dtype=pl.String).alias("subscription_id"),
             pl.lit(None, dtype=pl.String).alias("plan_code"),
-            pl.when(in_period)
-            .then(pl.lit(BillingStatus.NO_ACTIVE_SUBSCRIPTION.value))
-            .otherwise(pl.lit(BillingStatus.OUT_OF_PERIOD.value))
-            .alias(BILLING_STATUS),
+            _status(pl.lit(value=False), _in(PERIOD_START, PERIOD_END).fill_null(value=True)),
         )
         .drop(PERIOD_START, PERIOD_END)
     )
-    return pl.concat([rated, rest], how="vertical_relaxed").drop(ROW_KEY)
+    return pl.concat([rated, rest], how="vertical").drop(ROW_KEY)
 
 
 def meter_events(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:

@@ -44,12 +44,12 @@ from jobs import store
 from jobs.catalog import Catalog, load_catalog
 from jobs.contracts import Contracts, load_contracts
 from jobs.stages import StageTimer
-from meter.event_store import EventStore, store_schema
+from meter.event_store import INGEST_BATCH_ID, EventStore, store_schema
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
 from rating.plan import per_event_meters
 from rating.rate import rate_period
 from schemas.errors import RunError
-from schemas.events import QUARANTINE_SCHEMA, QuarantineReason
+from schemas.events import INVOICED_PERIOD, QUARANTINE_SCHEMA, QuarantineReason
 
 STAGES = ("setup", "read", "validate", "aggregate", "rate", "invoice", "write")
 RUN_COUNTS = (
@@ -108,15 +108,21 @@ def _no_events(catalog: Catalog) -> pl.DataFrame:
 
 def _no_subscription_quarantine(assigned: pl.DataFrame) -> pl.DataFrame:
     reason = QuarantineReason.NO_ACTIVE_SUBSCRIPTION
-    return assigned.filter(pl.col(BILLING_STATUS) == reason.value).select(
-        pl.col("source_file"),
-        pl.col("row_number"),
-        pl.col("event_id"),
-        pl.lit("timestamp").alias("field"),
-        pl.lit(reason.value).alias("reason"),
-        pl.format("customer {} had no active subscription at {}", "customer_id", "timestamp").alias(
-            "detail"
-        ),
+    # rechunk: the status column is joined beside the events, so chunk boundaries differ,
+    # and pl.format over such columns panics in Polars 2.1 (see jobs.ingest._resolve).
+    return (
+        assigned.filter(pl.col(BILLING_STATUS) == reason.value)
+        .rechunk()
+        .select(
+            pl.col("source_file"),
+            pl.col("row_number"),
+            pl.col("event_id"),
+            pl.lit("timestamp").alias("field"),
+            pl.lit(reason.value).alias("reason"),
+            pl.format(
+                "customer {} had no active subscription at {}", "customer_id", "timestamp"
+            ).alias("detail"),
+        )
     )
 
 
@@ -154,7 +160,14 @@ def run_billing(
 
     started_at = datetime.now(UTC)
     with timer.stage("read"):
-        events = event_store.scan(batches, dates).collect() if files else _no_events(catalog)
+        # Which batch stored an event, and whether its period was invoiced, do not
+        # change what it is billed: leave those columns on disk.
+        unread = [INGEST_BATCH_ID, INVOICED_PERIOD]
+        events = (
+            event_store.scan(batches, dates).drop(unread).collect()
+            if files
+            else _no_events(catalog).drop(unread)
+        )
     with timer.stage("aggregate"):
         billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period_day)
         assigned = assign_subscriptions(events.lazy(), periods, billable).collect()

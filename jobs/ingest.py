@@ -302,17 +302,23 @@ def _resolve(
     accepted_mask = (status == DedupStatus.ACCEPTED.value).to_numpy()
     accepted = _stamp(decided.filter(pl.Series(accepted_mask)).select(held.columns), batch)
     writer.write(accepted.drop(ARRIVAL, CONTENT), hashes[accepted_mask])
-    conflicts = decided.filter(status == DedupStatus.CONFLICT.value).select(
-        "source_file",
-        "row_number",
-        EVENT_ID,
-        pl.lit(EVENT_ID).alias("field"),
-        pl.lit(QuarantineReason.CONFLICTING_DUPLICATE.value).alias("reason"),
-        pl.format(
-            "event_id {} was first delivered with different content ({})",
-            pl.col(EVENT_ID),
-            pl.col(FIRST_ARRIVAL),
-        ).alias("detail"),
+    # rechunk: pl.format over columns whose chunk boundaries differ panics in Polars 2.1
+    # (found by tests/property/test_ingest_vs_reference.py).
+    conflicts = (
+        decided.filter(status == DedupStatus.CONFLICT.value)
+        .rechunk()
+        .select(
+            "source_file",
+            "row_number",
+            EVENT_ID,
+            pl.lit(EVENT_ID).alias("field"),
+            pl.lit(QuarantineReason.CONFLICTING_DUPLICATE.value).alias("reason"),
+            pl.format(
+                "event_id {} was first delivered with different content ({})",
+                pl.col(EVENT_ID),
+                pl.col(FIRST_ARRIVAL),
+            ).alias("detail"),
+        )
     )
     batch.quarantine.append(conflicts)
     per_file = decided.group_by("source_file").agg(
