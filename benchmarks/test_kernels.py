@@ -78,7 +78,7 @@ def rated_events(generated):
     period = parse_billing_period(PERIOD)
     periods = customer_periods(contracts.customers, period)
     billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period)
-    assigned = assign_subscriptions(stored.lazy(), periods, billable).collect()
+    assigned = assign_subscriptions(stored, periods, billable)
     return assigned.filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
 
 

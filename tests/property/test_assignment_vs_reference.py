@@ -93,7 +93,7 @@ def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
         },
         orient="row",
     )
-    assigned = assign_subscriptions(frame.lazy(), period_frame, billable).collect()
+    assigned = assign_subscriptions(frame, period_frame, billable)
 
     assert sorted(assigned["event_id"]) == sorted(frame["event_id"])  # each event exactly once
     actual = {
