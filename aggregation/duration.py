@@ -4,7 +4,9 @@ Per (subscription, dimension group, session key), in (timestamp, event_id)
 order, a session runs from a start to the next stop. A start while running
 and a stop while stopped are ignored; a session still running at the window
 end ends there; a key whose first event is a stop had a session running since
-the window start (started in an earlier period). Events whose state is
+the window start (started before any event meterline holds; billing passes the
+last start or stop before the window along, ``aggregation.usage.opening_events``,
+so a session carried over is known exactly). Events whose state is
 neither the start nor the stop value, or whose session key is null, are
 ignored. Each session is clipped to the window, converted to the meter's
 unit and rounded on its own; the quantity is the sum over sessions. Rules and

@@ -3,7 +3,9 @@
 Each event *sets* the gauge of its (subscription, dimension group) to its
 value at its timestamp; the value holds until the group's next setting, in
 (timestamp, event_id) order, or until the window ends. Before the first
-setting the gauge is 0, and an event whose value is null sets nothing. Then::
+setting (in the window, or the last one before it that billing carries in:
+``aggregation.usage.opening_events``) the gauge is 0, and an event whose value
+is null sets nothing. Then::
 
     quantity = sum(value * microseconds held inside the window)
                / microseconds of the whole period

@@ -19,6 +19,8 @@ from schemas.types import TIMESTAMP
 
 PERIOD_START, PERIOD_END = "period_start", "period_end"
 ACTIVE_START, ACTIVE_END = "active_start", "active_end"
+SUBSCRIPTION_START = "subscription_start"
+"""The UTC instant a subscription started (its ``start_date`` at local midnight)."""
 
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -84,7 +86,9 @@ def billable_subscriptions(
     """Subscriptions active at some instant of the period, with their active window.
 
     Output: the subscription columns plus ``period_start``, ``period_end``,
-    ``active_start`` and ``active_end`` (the period clipped to the subscription).
+    ``active_start`` and ``active_end`` (the period clipped to the subscription)
+    and ``subscription_start`` (the subscription's first instant, maybe in an
+    earlier period).
     """
     periods = customer_periods(customers, period)
     joined = subscriptions.join(periods, on="customer_id", how="inner")
@@ -100,8 +104,10 @@ def billable_subscriptions(
         return joined.with_columns(
             pl.lit(None, dtype=TIMESTAMP).alias(ACTIVE_START),
             pl.lit(None, dtype=TIMESTAMP).alias(ACTIVE_END),
+            pl.lit(None, dtype=TIMESTAMP).alias(SUBSCRIPTION_START),
         ).clear()
     windows = pl.concat(parts).with_columns(
+        pl.col(ACTIVE_START).alias(SUBSCRIPTION_START),
         pl.max_horizontal(PERIOD_START, ACTIVE_START).alias(ACTIVE_START),
         pl.min_horizontal(PERIOD_END, pl.col(ACTIVE_END).fill_null(pl.col(PERIOD_END))).alias(
             ACTIVE_END

@@ -202,23 +202,79 @@ def _quantity(meter: Meter) -> pl.Expr:
     return quantity.cast(QUANTITY).fill_null(pl.lit(0, dtype=QUANTITY))
 
 
-def meter_usage(events: pl.LazyFrame, meter: Meter, windows: pl.DataFrame) -> pl.LazyFrame:
+CARRIED = "_carried"
+"""Working column: True for an event from before the window that only sets the opening state."""
+
+
+def opening_events(earlier: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
+    """The events before the window that decide a time-based meter's state at its start.
+
+    ``earlier`` holds the subscription's events from its start to the window's
+    start. For a ``gauge``, the last setting of each group (a level set in
+    August still holds in September); for a ``duration``, the last start or
+    stop of each session key (a VM started in August and still running is
+    counted from the window's start). Order: timestamp, then event_id.
+    """
+    keys = ["subscription_id", *meter.group_by]
+    kept = meter_events(earlier, meter).with_columns(
+        pl.col(name).cast(pl.String) for name in meter.group_by
+    )
+    if meter.aggregation is Aggregation.GAUGE:
+        relevant = pl.col(meter.property_name or "").is_not_null()
+    elif meter.aggregation is Aggregation.DURATION and meter.duration is not None:
+        spec = meter.duration
+        state = pl.col(spec.state_property).cast(pl.String)
+        relevant = (
+            state.is_in([spec.start, spec.stop]) & pl.col(meter.property_name or "").is_not_null()
+        )
+        keys.append(meter.property_name or "")
+    else:
+        raise ValueError(f"meter {meter.code}: {meter.aggregation} has no opening state")
+    # Sorted by (timestamp, event_id), the last row of each group is its last setting.
+    return (
+        kept.filter(relevant)
+        .sort(TIMESTAMP_COLUMN, EVENT_ID)
+        .group_by(keys, maintain_order=True)
+        .last()
+    )
+
+
+def meter_usage(
+    events: pl.LazyFrame,
+    meter: Meter,
+    windows: pl.DataFrame,
+    earlier: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
     """One meter's quantity per subscription and dimension group, in ``USAGE_SCHEMA``.
 
     ``event_count`` counts every event the meter keeps (its event type and
     filters), including those whose value or state adds nothing. ``windows``
-    is read only by ``gauge`` and ``duration`` meters (see ``aggregate_usage``).
+    is read only by ``gauge`` and ``duration`` meters (see ``aggregate_usage``),
+    and so is ``earlier``: the subscriptions' events before their windows, whose
+    last settings carry into the window (:func:`opening_events`).
     """
     keys = ["subscription_id", *meter.group_by]
     kept = meter_events(events, meter).with_columns(
         pl.col(name).cast(pl.String) for name in meter.group_by
     )
+    count = pl.len()
     if meter.aggregation.needs_window:
+        if earlier is not None:
+            columns = kept.collect_schema().names()
+            opening = opening_events(earlier, meter).select(columns)
+            kept = pl.concat(
+                [
+                    kept.with_columns(pl.lit(value=False).alias(CARRIED)),
+                    opening.with_columns(pl.lit(value=True).alias(CARRIED)),
+                ],
+                how="vertical_relaxed",
+            )
+            count = (~pl.col(CARRIED)).sum()
         per_event = _per_event(meter, keys).alias(PER_EVENT)
         kept = with_windows(kept, windows).with_columns(per_event)
     return (
         kept.group_by(keys)
-        .agg(_quantity(meter).alias("quantity"), pl.len().cast(pl.Int64).alias("event_count"))
+        .agg(_quantity(meter).alias("quantity"), count.cast(pl.Int64).alias("event_count"))
         .select(
             "subscription_id",
             pl.lit(meter.code).alias("meter_code"),
@@ -245,14 +301,21 @@ def _check_measured(schema: pl.Schema, meters: Iterable[Meter]) -> None:
 
 
 def aggregate_usage(
-    events: pl.LazyFrame, meters: Iterable[Meter], windows: pl.DataFrame
+    events: pl.LazyFrame,
+    meters: Iterable[Meter],
+    windows: pl.DataFrame,
+    earlier: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """Usage of every meter over events already assigned to subscriptions.
 
     ``windows`` has one row per subscription, ``subscription_id, period_start,
     period_end, active_start, active_end`` (UTC, ``schemas.types.TIMESTAMP``;
     other columns are ignored, so ``billable_subscriptions``' frame will do):
-    a ``gauge`` or ``duration`` quantity covers the window ``[max(period_start,
+    ``earlier`` (optional) holds the same subscriptions' events from their start
+    to their window's start: the last setting of a gauge, or the last start or
+    stop of a session, before the window carries into it (:func:`opening_events`);
+    without it a gauge starts each window at 0. A ``gauge`` or ``duration``
+    quantity covers the window ``[max(period_start,
     active_start), min(period_end, active_end))`` and a gauge is prorated over
     the whole period. Events are expected inside their subscription's window
     (``assign_subscriptions`` puts them there); an event outside it adds time
@@ -285,6 +348,8 @@ def aggregate_usage(
     meters = list(meters)
     windows = check_windows(windows)
     events = _with_every_property(events, meters)
+    if earlier is not None:
+        earlier = _with_every_property(earlier, meters)
     parts = []
     for event_type, same_type in _by_event_type(meters).items():
         # One pass over all events per event type, keeping only the columns its meters
@@ -292,7 +357,7 @@ def aggregate_usage(
         names = {n for meter in same_type for n in meter.referenced_properties}
         columns = [SUBSCRIPTION_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN, *sorted(names)]
         subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns).collect()
-        parts.extend(meter_usage(subset.lazy(), meter, windows) for meter in same_type)
+        parts.extend(meter_usage(subset.lazy(), meter, windows, earlier) for meter in same_type)
     if not parts:
         return pl.LazyFrame(schema=USAGE_SCHEMA)
     return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")

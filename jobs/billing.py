@@ -26,8 +26,10 @@ from pathlib import Path
 import polars as pl
 
 from aggregation.periods import (
+    ACTIVE_START,
     PERIOD_END,
     PERIOD_START,
+    SUBSCRIPTION_START,
     billable_subscriptions,
     customer_periods,
     next_month,
@@ -48,8 +50,17 @@ from meter.event_store import INGEST_BATCH_ID, EventStore, store_schema
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
 from rating.plan import per_event_meters
 from rating.rate import rate_period
+from schemas.catalog import Meter
 from schemas.errors import RunError
-from schemas.events import INVOICED_PERIOD, QUARANTINE_SCHEMA, QuarantineReason
+from schemas.events import (
+    CUSTOMER_ID,
+    EVENT_ID,
+    EVENT_TYPE,
+    INVOICED_PERIOD,
+    QUARANTINE_SCHEMA,
+    TIMESTAMP_COLUMN,
+    QuarantineReason,
+)
 
 STAGES = ("setup", "read", "validate", "aggregate", "rate", "invoice", "write")
 RUN_COUNTS = (
@@ -102,6 +113,43 @@ def period_dates(periods: pl.DataFrame) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
+def history_dates(billable: pl.DataFrame, last: str) -> list[str]:
+    """UTC dates from the earliest subscription start to ``last`` (``YYYY-MM-DD``).
+
+    >>> from datetime import datetime, UTC
+    >>> billable = pl.DataFrame({"subscription_start": [datetime(2026, 9, 29, 22, tzinfo=UTC)]})
+    >>> history_dates(billable, "2026-10-01")
+    ['2026-09-29', '2026-09-30', '2026-10-01']
+    """
+    if billable.height == 0:
+        return []
+    first: date = billable[SUBSCRIPTION_START].min().date()
+    days = (date.fromisoformat(last) - first).days
+    return [(first + timedelta(days=n)).isoformat() for n in range(days + 1)]
+
+
+def earlier_events(files: list[str], billable: pl.DataFrame, meters: list[Meter]) -> pl.LazyFrame:
+    """Each subscription's events of the time-based meters from its start to its window's start.
+
+    Their last settings carry into the period (``aggregation.usage.opening_events``):
+    seats set in August still count in September.
+    """
+    types = sorted({meter.event_type for meter in meters})
+    names = sorted({name for meter in meters for name in meter.referenced_properties})
+    windows = billable.lazy().select(
+        CUSTOMER_ID, "subscription_id", SUBSCRIPTION_START, ACTIVE_START
+    )
+    ts = pl.col(TIMESTAMP_COLUMN)
+    return (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .filter(pl.col(EVENT_TYPE).is_in(types))
+        .select(EVENT_ID, CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN, *names)
+        .join(windows, on=CUSTOMER_ID)
+        .filter((ts >= pl.col(SUBSCRIPTION_START)) & (ts < pl.col(ACTIVE_START)))
+        .drop(SUBSCRIPTION_START, ACTIVE_START)
+    )
+
+
 def _no_events(catalog: Catalog) -> pl.DataFrame:
     return pl.DataFrame(schema=store_schema(catalog.event_types))
 
@@ -145,7 +193,15 @@ def run_billing(
         with store.connect(db_path) as con:
             committed = store.committed_batches(con)
         files = event_store.event_files(committed, dates)
-        batches = sorted({Path(f).name.split(".", 1)[0] for f in files})
+        billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period_day)
+        carried = [meter for meter in catalog.meters.values() if meter.aggregation.needs_window]
+        earlier_files = (
+            event_store.event_files(committed, history_dates(billable, dates[-1]))
+            if carried
+            else []
+        )
+        # The history a gauge or session carries from is an input of the run too.
+        batches = sorted({Path(f).name.split(".", 1)[0] for f in [*files, *earlier_files]})
         run_id = run_identity(inputs.billing_period, catalog, contracts, batches)
     with store.connect(db_path) as con:
         done = store.find_run(con, run_id)
@@ -171,11 +227,11 @@ def run_billing(
             else _no_events(catalog).drop(unread)
         )
     with timer.stage("aggregate"):
-        billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period_day)
         assigned = assign_subscriptions(events, periods, billable)
         status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
         rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
-        usage = aggregate_usage(rated_events, catalog.meters.values(), billable).collect()
+        earlier = earlier_events(earlier_files, billable, carried) if earlier_files else None
+        usage = aggregate_usage(rated_events, catalog.meters.values(), billable, earlier).collect()
         transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
         transactions = meter_transactions(rated_events, transaction_meters).collect()
     with timer.stage("rate"):

@@ -296,6 +296,50 @@ def test_aggregate_usage_ignores_event_order(
     assert_frame_equal(first, second)
 
 
+@given(
+    scenario=scenarios(["compute"], 24, 6, SUBSCRIPTIONS[:2], VMS[:3], ACTIONS[1:] + ACTIONS[1:5]),
+    meters=meter_sets(
+        [Aggregation.GAUGE, Aggregation.DURATION],
+        event_types=["compute"],
+        groupings=[(), (), ("plan",)],
+        filters=[()],
+    ),
+)
+def test_state_before_the_window_carries_in(scenario: tuple, meters: list[Meter]) -> None:
+    """Events before the window given as ``earlier`` bill like one timeline of every event.
+
+    The reference sees all events at once; ``aggregate_usage`` sees the window's
+    events plus the earlier ones apart, as a billing run reads them (the period's
+    dates, and the history since each subscription started). Earlier events set
+    the opening state but are not counted in ``event_count``.
+    """
+    events, as_float, spans = scenario
+    before = [e for e in events if e["timestamp"] < spans[e["subscription_id"]].active_start]
+    inside = [e for e in events if e not in before]
+    frames = [events_frame(part, as_float) if part else None for part in (inside, before)]
+    lazy = [
+        measured_as_quantities(frame.lazy(), meters) if frame is not None else None
+        for frame in frames
+    ]
+    window_events = (
+        lazy[0]
+        if lazy[0] is not None
+        else measured_as_quantities(events_frame(events, as_float).clear().lazy(), meters)
+    )
+    usage = aggregate_usage(window_events, meters, windows_frame(spans), lazy[1]).collect()
+    whole_timeline = ref.aggregate_usage(events, meters, spans)
+    counted = ref.aggregate_usage(inside, meters, spans)
+    got = as_usage(usage)
+    assert got.keys() <= whole_timeline.keys()
+    nothing = ref.Usage(Decimal(0), 0)
+    for key, expected in whole_timeline.items():
+        # A group whose earlier events set nothing (a null level, an unknown state) and
+        # that has no event in the window needs no row: it measures zero.
+        usage_row = got.get(key, nothing)
+        assert usage_row.quantity == expected.quantity, key
+        assert usage_row.event_count == counted.get(key, nothing).event_count, key
+
+
 # --- worked examples (docs/aggregations.md) ----------------------------------------------
 
 SEPTEMBER = ref.Window(
