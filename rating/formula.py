@@ -59,7 +59,7 @@ The canonical text spaces operators and keeps only the parentheses it needs:
 >>> parse_formula("MAX(0, meter.storage_gb)")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-rating.formula.FormulaError: unknown function 'MAX' at column 1 (expected one of abs, ceil, ...)
+rating.formula.FormulaError: unknown function 'MAX' at column 1 (expected one of abs, case, ...)
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ ROUND_MAX_PLACES = PRICE_SCALE
 # 38-digit literal must keep every digit.
 _EXACT_DIGITS = Context(prec=2 * DECIMAL_PRECISION)
 
-_FUNCTIONS = ("abs", "ceil", "floor", "if", "max", "min", "round")
+_FUNCTIONS = ("abs", "case", "ceil", "floor", "if", "max", "min", "round")
 _COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 
 
@@ -820,13 +820,30 @@ class _Parser:
             if count != 2:
                 raise self.arity(name, "2 arguments", count, "a number and its decimal places")
             return Round(self.number(args[0]), self.places(args[1]))
+        if function == "case":
+            if count < 3 or count % 2 == 0:
+                hint = "condition, value pairs, then the value when no condition holds"
+                raise self.arity(name, "an odd number of arguments (at least 3)", count, hint)
+            # case(c1, v1, c2, v2, default) is if(c1, v1, if(c2, v2, default)): the first
+            # condition that holds picks the value, so the tree, and its meaning, is an if.
+            node = self.number(args[-1])
+            for index in range(count - 3, -1, -2):
+                node = self.branch(name, args[index], args[index + 1], node)
+            return node
         if count != 3:
             raise self.arity(name, "3 arguments", count, "a condition, a then and an else value")
         condition, then, otherwise = args
-        node = If(self.condition(condition), self.number(then), self.number(otherwise))
+        return self.branch(name, condition, then, self.number(otherwise))
+
+    def branch(self, name: _Token, condition: _Parsed, then: _Parsed, otherwise: Numeric) -> If:
+        node = If(self.condition(condition), self.number(then), otherwise)
         if node.then == node.otherwise:
             # Also what lets Polars' optimizer drop the condition, overflow and all.
-            raise self.error(name.offset, "if() gives the same value either way", "drop the if()")
+            raise self.error(
+                name.offset,
+                f"{name.text}() gives the same value either way",
+                f"drop the {name.text}()",
+            )
         return node
 
     def arity(self, name: _Token, takes: str, count: int, hint: str = "") -> FormulaError:

@@ -7,6 +7,7 @@ arithmetic is written beside each expected value.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import polars as pl
@@ -72,7 +73,7 @@ def value(text: str, **columns: int | str) -> Decimal:
 # --- parse errors: one line each, naming the position -----------------------------------------
 
 EXPECTED_OPERAND = "(expected a number, a reference, a function or '(')"
-EXPECTED_FUNCTION = "(expected one of abs, ceil, floor, if, max, min, round)"
+EXPECTED_FUNCTION = "(expected one of abs, case, ceil, floor, if, max, min, round)"
 
 
 @pytest.mark.parametrize(
@@ -587,3 +588,26 @@ def test_formula_nodes_are_plain_data():
     formula = Formula(Arithmetic("*", n("0.05"), Y))
     assert formula.text == "0.05 * charge.y"
     assert parse_formula(formula.text) == formula
+
+
+def test_case_is_a_chain_of_ifs() -> None:
+    """case(c1, v1, c2, v2, default): the first condition that holds picks the value."""
+    tiered = parse_formula("case(meter.x > 100, 3, meter.x > 10, 2, 1)")
+    assert tiered == parse_formula("if(meter.x > 100, 3, if(meter.x > 10, 2, 1))")
+    frame = pl.DataFrame({"x": [5, 10, 11, 100, 101]})
+    values = frame.select(tiered.to_expr(lambda ref: pl.col(ref.code))).to_series().to_list()
+    assert values == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("case(meter.x > 1, 2)", "case() takes an odd number of arguments (at least 3), got 2"),
+        ("case(meter.x > 1, 2, 3, 4)", "an odd number of arguments (at least 3), got 4"),
+        ("case(meter.x > 1, 2, 2)", "case() gives the same value either way at column 1"),
+        ("case(1, 2, 3)", "a number cannot be used as a condition at column 6"),
+    ],
+)
+def test_case_errors(text: str, message: str) -> None:
+    with pytest.raises(FormulaError, match=re.escape(message)):
+        parse_formula(text)
