@@ -132,12 +132,7 @@ def parse_discounts(
         parse_discount(item, f"{path}[{index}]", charge_codes, problems)
         for index, item in enumerate(raw)
     ]
-    seen: set[str] = set()
-    for index, discount in enumerate(parsed):
-        if discount is not None and discount.code in seen:
-            problems.append(f"{path}[{index}].code: duplicate discount code {discount.code!r}")
-        if discount is not None:
-            seen.add(discount.code)
+    params.flag_duplicate_codes(parsed, path, "discount", problems)
     return tuple(d for d in parsed if d is not None)
 
 

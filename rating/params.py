@@ -6,9 +6,9 @@ returns ``None`` instead of raising, so one load reports all mistakes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from schemas.types import AMOUNT_SCALE, DECIMAL_PRECISION, PRICE_SCALE, QUANTITY_SCALE
 
@@ -127,6 +127,35 @@ def percent(params: Mapping[str, Any], key: str, path: str, problems: list[str])
         scale=PERCENT_SCALE,
         integer_digits=PERCENT_INTEGER_DIGITS,
     )
+
+
+class Coded(Protocol):
+    code: str
+
+
+def flag_duplicate_codes(
+    items: Sequence[Coded | None], path: str, noun: str, problems: list[str]
+) -> set[str]:
+    """Report each item whose ``code`` an earlier one already took; return every code.
+
+    ``items`` are parsed list entries (None where parsing failed), at ``path[index]``.
+
+    >>> from types import SimpleNamespace as Item
+    >>> problems = []
+    >>> items = [Item(code="a"), None, Item(code="a")]
+    >>> flag_duplicate_codes(items, "x", "charge", problems)
+    {'a'}
+    >>> problems
+    ["x[2].code: duplicate charge code 'a'"]
+    """
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item is None:
+            continue
+        if item.code in seen:
+            problems.append(f"{path}[{index}].code: duplicate {noun} code {item.code!r}")
+        seen.add(item.code)
+    return seen
 
 
 def reject_unknown(

@@ -234,12 +234,7 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
         parse_charge(item, f"{path}.charges[{index}]", meter_codes, problems)
         for index, item in enumerate(raw_charges)
     ]
-    seen: set[str] = set()
-    for index, charge in enumerate(charges):
-        if charge is not None and charge.code in seen:
-            problems.append(f"{path}.charges[{index}].code: duplicate charge code {charge.code!r}")
-        if charge is not None:
-            seen.add(charge.code)
+    seen = params.flag_duplicate_codes(charges, f"{path}.charges", "charge", problems)
     valid = tuple(charge for charge in charges if charge is not None)
     check_formulas(valid, f"{path}.charges", meter_codes, problems)
     minimum = None

@@ -9,7 +9,7 @@ minimum commitment of 400.00 per period.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import polars as pl
@@ -19,7 +19,7 @@ from aggregation.usage import USAGE_SCHEMA
 from jobs.catalog import parse_catalog_text
 from rating.rate import rate_period
 from schemas.errors import CatalogError
-from schemas.types import TIMESTAMP
+from tests.billable import october_billable
 
 D = Decimal
 
@@ -52,25 +52,10 @@ plans:
       - {code: overage_pack, model: formula, formula: "if(meter.calls > 5000, 49, 0)"}
 """
 
-START = datetime(2026, 10, 1, tzinfo=UTC)
-END = datetime(2026, 11, 1, tzinfo=UTC)
-
 
 def rate(usage_rows: list[tuple[str, str, Decimal]], starts: dict[str, date]) -> pl.DataFrame:
     catalog = parse_catalog_text(CATALOG, "catalog.yaml")
-    billable = pl.DataFrame(
-        [(sub, "c-" + sub, "enterprise", START, END, 1, day) for sub, day in starts.items()],
-        schema={
-            "subscription_id": pl.String,
-            "customer_id": pl.String,
-            "plan_code": pl.String,
-            "period_start": TIMESTAMP,
-            "period_end": TIMESTAMP,
-            "item_quantity": pl.Int64,
-            "start_date": pl.Date,
-        },
-        orient="row",
-    )
+    billable = october_billable("enterprise", starts)
     usage = pl.DataFrame(
         [(sub, meter, "{}", quantity, 1) for sub, meter, quantity in usage_rows],
         schema=USAGE_SCHEMA,

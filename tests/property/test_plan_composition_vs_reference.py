@@ -8,7 +8,7 @@ subscriptions with random usage. Every line of every subscription must equal
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from aggregation.usage import USAGE_SCHEMA
 from rating.plan import parse_plan
 from rating.rate import rate_period
-from schemas.types import TIMESTAMP
+from tests.billable import october_billable
 from tests.reference import plan as ref
 
 pytestmark = pytest.mark.hypothesis
@@ -113,20 +113,7 @@ def test_plan_lines_match_reference(data: st.DataObject) -> None:
         if data.draw(st.booleans(), label=f"{sub} uses {code}")
     ]
     usage_rows = data.draw(st.permutations(usage_rows), label="usage order")
-    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
-    billable = pl.DataFrame(
-        [(sub, "c" + sub, "p", start, end, 1, date(2026, 1, 1)) for sub in subscriptions],
-        schema={
-            "subscription_id": pl.String,
-            "customer_id": pl.String,
-            "plan_code": pl.String,
-            "period_start": TIMESTAMP,
-            "period_end": TIMESTAMP,
-            "item_quantity": pl.Int64,
-            "start_date": pl.Date,
-        },
-        orient="row",
-    )
+    billable = october_billable("p", dict.fromkeys(subscriptions, date(2026, 1, 1)))
     usage = pl.DataFrame(usage_rows, schema=USAGE_SCHEMA, orient="row")
     rated = rate_period(billable, usage, {"p": plan}, PERIOD)
 

@@ -10,7 +10,6 @@ quantities with the model's ``price`` expression, rounds it with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, Inexact, Rounded, localcontext
 from itertools import pairwise
 from typing import Any
@@ -27,7 +26,8 @@ from rating.rate import rate_period
 from rating.registry import CHARGE_MODELS
 from schemas.errors import RatingError
 from schemas.tables import TIER_BREAKDOWN
-from schemas.types import AMOUNT, QUANTITY, ROUNDED_AMOUNT, TIMESTAMP
+from schemas.types import AMOUNT, QUANTITY, ROUNDED_AMOUNT
+from tests.billable import OCTOBER, october_billable
 from tests.reference import rating as ref
 
 pytestmark = pytest.mark.hypothesis
@@ -780,22 +780,10 @@ def rate_one(charge: dict[str, Any], quantity: Decimal) -> pl.DataFrame:
     plan = parse_plan(raw_plan, "plans[0]", {"m"}, problems)
     assert problems == [], problems
     assert plan is not None
-    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
-    billable = pl.DataFrame(
-        [("s1", "c1", "p", start, end, 1, start.date())],
-        schema={
-            "subscription_id": pl.String,
-            "customer_id": pl.String,
-            "plan_code": pl.String,
-            "period_start": TIMESTAMP,
-            "period_end": TIMESTAMP,
-            "item_quantity": pl.Int64,
-            "start_date": pl.Date,
-        },
-        orient="row",
-    )
+    october = OCTOBER[0].date()
+    billable = october_billable("p", {"s1": october})
     usage = pl.DataFrame([("s1", "m", "{}", quantity, 1)], schema=USAGE_SCHEMA, orient="row")
-    return rate_period(billable, usage, {"p": plan}, start.date())
+    return rate_period(billable, usage, {"p": plan}, october)
 
 
 def test_rate_period_reports_amount_overflow_as_rating_error() -> None:
