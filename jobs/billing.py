@@ -176,6 +176,70 @@ def _no_subscription_quarantine(assigned: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+SHARD_ROWS = 8_000_000
+"""Events a billing run holds in memory at once, roughly: larger periods are split by customer."""
+
+
+def _shard_count(files: list[str]) -> int:
+    """Customer shards for a period of these files (Parquet metadata only, no data read)."""
+    if not files:
+        return 1
+    rows = pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item()
+    return max(1, -(-rows // SHARD_ROWS))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The customers whose id hashes to ``index`` modulo ``count``: all of a customer's
+    subscriptions, and so every quantity, fall in one shard."""
+
+    index: int
+    count: int
+
+    def keep(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        if self.count == 1:
+            return frame
+        return frame.filter(pl.col(CUSTOMER_ID).hash(seed=SHARD_SEED) % self.count == self.index)
+
+
+SHARD_SEED = 20261128
+
+
+@dataclass(frozen=True)
+class ShardUsage:
+    events_read: int
+    status_counts: dict[str, int]
+    usage: pl.DataFrame
+    transactions: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def _measure_shard(
+    shard: Shard,
+    timer: StageTimer,
+    events: pl.LazyFrame,
+    earlier: pl.LazyFrame | None,
+    catalog: Catalog,
+    periods: pl.DataFrame,
+    billable: pl.DataFrame,
+) -> ShardUsage:
+    """Read, assign and aggregate one shard's events; only one shard is in memory at a time."""
+    with timer.stage("read"):
+        # Which batch stored an event, and whether its period was invoiced, do not
+        # change what it is billed: leave those columns on disk.
+        read = shard.keep(events.drop(INGEST_BATCH_ID, INVOICED_PERIOD)).collect()
+    with timer.stage("aggregate"):
+        assigned = assign_subscriptions(read, periods, billable)
+        status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
+        rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
+        earlier = None if earlier is None else shard.keep(earlier)
+        usage = aggregate_usage(rated, catalog.meters.values(), billable, earlier).collect()
+        transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
+        transactions = meter_transactions(rated, transaction_meters).collect()
+        quarantine = _no_subscription_quarantine(assigned)
+    return ShardUsage(read.height, status_counts, usage, transactions, quarantine)
+
+
 def run_billing(
     inputs: RunInputs,
     db_path: str | Path,
@@ -217,23 +281,26 @@ def run_billing(
             )
 
     started_at = datetime.now(UTC)
-    with timer.stage("read"):
-        # Which batch stored an event, and whether its period was invoiced, do not
-        # change what it is billed: leave those columns on disk.
-        unread = [INGEST_BATCH_ID, INVOICED_PERIOD]
-        events = (
-            event_store.scan(batches, dates).drop(unread).collect()
-            if files
-            else _no_events(catalog).drop(unread)
+    shards = _shard_count(files)
+    measured = [
+        _measure_shard(
+            Shard(shard, shards),
+            timer,
+            event_store.scan(batches, dates) if files else _no_events(catalog).lazy(),
+            earlier_events(earlier_files, billable, carried) if earlier_files else None,
+            catalog,
+            periods,
+            billable,
         )
+        for shard in range(shards)
+    ]
     with timer.stage("aggregate"):
-        assigned = assign_subscriptions(events, periods, billable)
-        status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
-        rated_events = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
-        earlier = earlier_events(earlier_files, billable, carried) if earlier_files else None
-        usage = aggregate_usage(rated_events, catalog.meters.values(), billable, earlier).collect()
-        transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
-        transactions = meter_transactions(rated_events, transaction_meters).collect()
+        usage = pl.concat([m.usage for m in measured])
+        transactions = pl.concat([m.transactions for m in measured])
+        status_counts = {
+            status.value: sum(m.status_counts.get(status.value, 0) for m in measured)
+            for status in BillingStatus
+        }
     with timer.stage("rate"):
         rated = rate_period(billable, usage, catalog.plans, period_day, transactions).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
@@ -243,12 +310,12 @@ def run_billing(
         invoices = build_invoices(
             lines, contracts.customers, inputs.billing_period, next_month(period_day)
         )
-        quarantine = _no_subscription_quarantine(assigned).select(
+        quarantine = pl.concat([m.quarantine for m in measured]).select(
             pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA
         )
 
     counts = {
-        "events_read": events.height,
+        "events_read": sum(m.events_read for m in measured),
         "events_rated": int(status_counts.get(BillingStatus.RATED.value, 0)),
         "events_quarantined": quarantine.height,
         "events_out_of_period": int(status_counts.get(BillingStatus.OUT_OF_PERIOD.value, 0)),
