@@ -239,6 +239,24 @@ def opening_events(earlier: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     )
 
 
+def opening_state(earlier: pl.LazyFrame, meters: Iterable[Meter]) -> pl.LazyFrame:
+    """The few earlier events that open the windows of every time-based meter.
+
+    The union over the meters of :func:`opening_events`: each meter's last
+    settings are real events, and are the latest of their groups, so each meter
+    finds exactly its own opening events again in this union. Reducing the
+    history once lets a run pass it to each customer shard cheaply.
+    """
+    meters = [meter for meter in meters if meter.aggregation.needs_window]
+    earlier = _with_every_property(earlier, meters)
+    parts = [opening_events(earlier, meter) for meter in meters]
+    if not parts:
+        return earlier.clear()
+    return pl.concat(parts, how="diagonal_relaxed").unique(
+        subset=["subscription_id", EVENT_ID], keep="first", maintain_order=True
+    )
+
+
 def meter_usage(
     events: pl.LazyFrame,
     meter: Meter,

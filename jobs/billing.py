@@ -7,6 +7,12 @@ run's identity is its billing period plus the fingerprints of the catalog, the
 contracts and the ingestion batches it read; running the same inputs again is
 a no-op, and the write is one transaction.
 
+Read and aggregate run per customer shard (:class:`Shard`, about ``SHARD_ROWS``
+events each): every subscription's events fall in one shard, so the usage of
+the shards simply adds up, and only one shard's events are in memory at once.
+Gauge and duration meters also read each subscription's earlier events
+(:func:`earlier_events`), whose last settings carry into the period.
+
 Event conservation, recorded on ``billing_runs``: the events read are those of
 the store's date partitions that can hold the period in any customer's
 timezone, and::
@@ -41,6 +47,7 @@ from aggregation.usage import (
     aggregate_usage,
     assign_subscriptions,
     meter_transactions,
+    opening_state,
 )
 from jobs import store
 from jobs.catalog import Catalog, load_catalog
@@ -176,7 +183,7 @@ def _no_subscription_quarantine(assigned: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-SHARD_ROWS = 8_000_000
+SHARD_ROWS = 6_000_000
 """Events a billing run holds in memory at once, roughly: larger periods are split by customer."""
 
 
@@ -282,12 +289,17 @@ def run_billing(
 
     started_at = datetime.now(UTC)
     shards = _shard_count(files)
+    opening = None
+    if earlier_files:
+        with timer.stage("read"):
+            history = earlier_events(earlier_files, billable, carried)
+            opening = opening_state(history, carried).collect().lazy()
     measured = [
         _measure_shard(
             Shard(shard, shards),
             timer,
             event_store.scan(batches, dates) if files else _no_events(catalog).lazy(),
-            earlier_events(earlier_files, billable, carried) if earlier_files else None,
+            opening,
             catalog,
             periods,
             billable,

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
+from jobs import billing
 from jobs.billing import RunInputs, run_billing
 from jobs.ingest import IngestInputs, run_ingest
 
@@ -50,7 +52,12 @@ EVENTS = [
 ]
 
 
-def test_september_state_carries_into_october(tmp_path: Path):
+@pytest.mark.parametrize("shard_rows", [billing.SHARD_ROWS, 2])
+def test_september_state_carries_into_october(
+    tmp_path: Path, shard_rows: int, monkeypatch: pytest.MonkeyPatch
+):
+    """Also with shards of two events: the carried state must reach the right shard."""
+    monkeypatch.setattr(billing, "SHARD_ROWS", shard_rows)
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "customers.csv").write_text("customer_id,name,timezone\nacme,Acme,UTC\n")
     (tmp_path / "subscriptions.csv").write_text(
