@@ -279,10 +279,10 @@ def run_billing(
         if done is not None:
             counts = {name: int(done[name]) for name in RUN_COUNTS}
             return RunResult(run_id, inputs.billing_period, str(db_path), True, counts)
-        earlier = store.runs_for_period(con, inputs.billing_period)
-        if earlier:
+        previous_runs = store.runs_for_period(con, inputs.billing_period)
+        if previous_runs:
             raise RunError(
-                f"billing period {inputs.billing_period} was already billed by {earlier[0]} "
+                f"billing period {inputs.billing_period} was already billed by {previous_runs[0]} "
                 "from different inputs; its invoices are issued and are never rewritten "
                 "(re-rating into adjustment lines is not available yet)"
             )
