@@ -145,11 +145,12 @@ def _assign_several_windows(
 
 
 def meter_events(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
-    """The events a meter counts: its event type, then its property filters."""
+    """The events a meter counts: its event type, then its property filters; its
+    ``group_by`` properties as text, the form dimension groups are keyed by."""
     keep = pl.col(EVENT_TYPE) == meter.event_type
     for name, allowed in meter.filters:
         keep &= pl.col(name).cast(pl.String).is_in(allowed)
-    return events.filter(keep)
+    return events.filter(keep).with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
 
 
 def _dimensions(meter: Meter) -> pl.Expr:
@@ -216,9 +217,7 @@ def opening_events(earlier: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     counted from the window's start). Order: timestamp, then event_id.
     """
     keys = ["subscription_id", *meter.group_by]
-    kept = meter_events(earlier, meter).with_columns(
-        pl.col(name).cast(pl.String) for name in meter.group_by
-    )
+    kept = meter_events(earlier, meter)
     if meter.aggregation is Aggregation.GAUGE:
         relevant = pl.col(meter.property_name or "").is_not_null()
     elif meter.aggregation is Aggregation.DURATION and meter.duration is not None:
@@ -272,9 +271,7 @@ def meter_usage(
     last settings carry into the window (:func:`opening_events`).
     """
     keys = ["subscription_id", *meter.group_by]
-    kept = meter_events(events, meter).with_columns(
-        pl.col(name).cast(pl.String) for name in meter.group_by
-    )
+    kept = meter_events(events, meter)
     count = pl.len()
     if meter.aggregation.needs_window:
         if earlier is not None:
@@ -410,9 +407,7 @@ def meter_transactions(events: pl.LazyFrame, meters: Iterable[Meter]) -> pl.Lazy
     meters = list(meters)
     events = _with_every_property(events, meters)
     parts = [
-        meter_events(events, meter)
-        .with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
-        .select(
+        meter_events(events, meter).select(
             "subscription_id",
             pl.lit(meter.code).alias("meter_code"),
             _dimensions(meter).alias("dimensions"),

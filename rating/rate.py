@@ -94,13 +94,18 @@ def _adjustment(
     rows = subscriptions.join(
         amounts.select("subscription_id", "amount_exact"), on="subscription_id"
     )
-    return rows.with_columns(
+    return rows.with_columns(_one_unit())
+
+
+def _one_unit() -> list[pl.Expr]:
+    """Columns of a line that prices no meter: one unit, no dimensions, no tiers."""
+    return [
         pl.lit(None, dtype=pl.String).alias("meter_code"),
         pl.lit(NO_DIMENSIONS).alias("dimensions"),
         pl.lit(1, dtype=QUANTITY).alias("quantity"),
         pl.lit(0, dtype=pl.Int64).alias("event_count"),
         pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
-    )
+    ]
 
 
 def rate_charge(
@@ -184,10 +189,7 @@ def rate_formula(
 ) -> pl.LazyFrame:
     """One rated row per subscription for a formula charge, in ``RATED_COLUMNS``."""
     rows = _reference_columns(subscriptions, usage, rated, charge).with_columns(
-        pl.lit(None, dtype=pl.String).alias("meter_code"),
-        pl.lit(NO_DIMENSIONS).alias("dimensions"),
-        pl.lit(1, dtype=QUANTITY).alias("quantity"),
-        pl.lit(0, dtype=pl.Int64).alias("event_count"),
+        *_one_unit(),
         charge.spec.to_expr(
             lambda ref: pl.col(_column(ref)),
             label=f"plans.{plan.code}.charges.{charge.code}",
@@ -195,7 +197,6 @@ def rate_formula(
         )
         .cast(AMOUNT)
         .alias("amount_exact"),
-        pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
     )
     return _line(rows, plan, position, charge.code, charge.name, charge.model)
 
