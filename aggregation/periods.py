@@ -8,13 +8,16 @@ the customer's timezone; ``end_date`` empty means open-ended.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from aggregation.schedule import schedule_periods
 from schemas.errors import InputError
 from schemas.events import INVOICED_PERIOD
+from schemas.tables import PLAN_ITEMS_SCHEMA, USAGE_DUE
 from schemas.types import TIMESTAMP
 
 PERIOD_START, PERIOD_END = "period_start", "period_end"
@@ -80,40 +83,111 @@ def _local_dates_to_utc(column: str, timezone: str) -> pl.Expr:
     )
 
 
+@dataclass(frozen=True)
+class RunSchedule:
+    """What one monthly run bills (see :mod:`aggregation.schedule`)."""
+
+    billable: pl.DataFrame
+    """One row per subscription with anything due: the subscription columns,
+    ``period_start, period_end`` (the plan period whose usage is billed, or
+    the span of the fees due when none is), ``active_start, active_end`` (its
+    part the subscription covers), ``subscription_start`` and ``usage_due``."""
+    fees: pl.DataFrame
+    """One row per fee period due: ``subscription_id, customer_id, plan_code,
+    charge_code, item_quantity, period_start, period_end`` (the part billed)
+    ``period_days, active_days``."""
+
+
+def _to_utc(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    """Local date columns (``source -> target``) as the UTC instants of their local midnights."""
+    if frame.is_empty():
+        return frame.with_columns(
+            pl.lit(None, dtype=TIMESTAMP).alias(target) for target in columns.values()
+        )
+    parts = [
+        part.with_columns(
+            _local_dates_to_utc(source, str(timezone)).alias(target)
+            for source, target in columns.items()
+        )
+        for (timezone,), part in frame.partition_by("timezone", as_dict=True).items()
+    ]
+    return pl.concat(parts)
+
+
+def run_schedule(
+    subscriptions: pl.DataFrame,
+    customers: pl.DataFrame,
+    plan_items: pl.DataFrame,
+    period: date,
+) -> RunSchedule:
+    """The plan periods and fee periods the run of month ``period`` bills."""
+    items = (
+        subscriptions.join(customers.select("customer_id", "timezone"), on="customer_id")
+        .join(plan_items, on="plan_code")
+        .with_columns(pl.col("start_date").alias("_start"))
+    )
+    due = schedule_periods(items, period, next_month(period))
+    due = _to_utc(
+        due,
+        {
+            "service_start": PERIOD_START,
+            "service_end": PERIOD_END,
+            "active_from": ACTIVE_START,
+            "active_until": ACTIVE_END,
+            "_start": SUBSCRIPTION_START,
+        },
+    )
+    plan_periods = due.filter(pl.col("charge_code").is_null())
+    fees = due.filter(pl.col("charge_code").is_not_null()).sort(
+        "subscription_id", "charge_code", PERIOD_START
+    )
+    columns = [*subscriptions.columns, "timezone"]
+    with_usage = plan_periods.select(
+        *columns, PERIOD_START, PERIOD_END, ACTIVE_START, ACTIVE_END, SUBSCRIPTION_START
+    ).with_columns(pl.lit(value=True).alias(USAGE_DUE))
+    fees_only = (
+        fees.join(plan_periods.select("subscription_id"), on="subscription_id", how="anti")
+        .group_by(*columns)
+        .agg(
+            pl.col(ACTIVE_START).min().alias(PERIOD_START),
+            pl.col(ACTIVE_END).max().alias(PERIOD_END),
+            pl.col(SUBSCRIPTION_START).first(),
+        )
+        .with_columns(
+            pl.col(PERIOD_START).alias(ACTIVE_START),
+            pl.col(PERIOD_END).alias(ACTIVE_END),
+            pl.lit(value=False).alias(USAGE_DUE),
+        )
+        .select(with_usage.columns)
+    )
+    billable = pl.concat([with_usage, fees_only]).sort("subscription_id")
+    fee_rows = fees.select(
+        "subscription_id",
+        "customer_id",
+        "plan_code",
+        "charge_code",
+        "item_quantity",
+        pl.col(ACTIVE_START).alias(PERIOD_START),
+        pl.col(ACTIVE_END).alias(PERIOD_END),
+        "period_days",
+        "active_days",
+    )
+    return RunSchedule(billable, fee_rows)
+
+
 def billable_subscriptions(
     subscriptions: pl.DataFrame, customers: pl.DataFrame, period: date
 ) -> pl.DataFrame:
-    """Subscriptions active at some instant of the period, with their active window.
-
-    Output: the subscription columns plus ``period_start``, ``period_end``,
-    ``active_start`` and ``active_end`` (the period clipped to the subscription)
-    and ``subscription_start`` (the subscription's first instant, maybe in an
-    earlier period).
-    """
-    periods = customer_periods(customers, period)
-    joined = subscriptions.join(periods, on="customer_id", how="inner")
-    parts = []
-    for (timezone,), part in joined.partition_by("timezone", as_dict=True).items():
-        parts.append(
-            part.with_columns(
-                _local_dates_to_utc("start_date", str(timezone)).alias(ACTIVE_START),
-                _local_dates_to_utc("end_date", str(timezone)).alias(ACTIVE_END),
-            )
-        )
-    if not parts:
-        return joined.with_columns(
-            pl.lit(None, dtype=TIMESTAMP).alias(ACTIVE_START),
-            pl.lit(None, dtype=TIMESTAMP).alias(ACTIVE_END),
-            pl.lit(None, dtype=TIMESTAMP).alias(SUBSCRIPTION_START),
-        ).clear()
-    windows = pl.concat(parts).with_columns(
-        pl.col(ACTIVE_START).alias(SUBSCRIPTION_START),
-        pl.max_horizontal(PERIOD_START, ACTIVE_START).alias(ACTIVE_START),
-        pl.min_horizontal(PERIOD_END, pl.col(ACTIVE_END).fill_null(pl.col(PERIOD_END))).alias(
-            ACTIVE_END
-        ),
+    """Subscriptions of monthly calendar plans, billed in arrears, active in the month."""
+    items = pl.DataFrame(
+        [
+            (code, None, "month", 1, "calendar", "in_arrears", False)
+            for code in subscriptions["plan_code"].unique().to_list()
+        ],
+        schema=PLAN_ITEMS_SCHEMA,
+        orient="row",
     )
-    return windows.filter(pl.col(ACTIVE_START) < pl.col(ACTIVE_END)).sort("subscription_id")
+    return run_schedule(subscriptions, customers, items, period).billable.drop("timezone")
 
 
 def invoiced_windows(customers: pl.DataFrame, periods: list[str]) -> pl.DataFrame:
@@ -159,3 +233,12 @@ def flag_invoiced_period(events: pl.DataFrame, windows: pl.DataFrame) -> pl.Data
         .select(position, INVOICED_PERIOD)
     )
     return indexed.join(matched, on=position, how="left", maintain_order="left").drop(position)
+
+
+def subscription_lifetimes(subscriptions: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """``customer_id, subscription_id, life_start, life_end``: when each subscription is
+    active, as UTC instants (``life_end`` null while open-ended)."""
+    lives = subscriptions.join(customers.select("customer_id", "timezone"), on="customer_id")
+    return _to_utc(lives, {"start_date": "life_start", "end_date": "life_end"}).select(
+        "customer_id", "subscription_id", "life_start", "life_end"
+    )

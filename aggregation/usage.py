@@ -19,7 +19,7 @@ from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_STA
 from aggregation.windows import check_windows, with_windows
 from schemas.catalog import Aggregation, Meter
 from schemas.events import CUSTOMER_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
-from schemas.tables import TRANSACTION_SCHEMA
+from schemas.tables import TRANSACTION_SCHEMA, USAGE_DUE
 from schemas.types import QUANTITY
 
 BILLING_STATUS = "billing_status"
@@ -48,8 +48,14 @@ class BillingStatus(StrEnum):
 STATUS_TYPE = pl.Enum([status.value for status in BillingStatus])
 
 
+LIFE_START, LIFE_END = "life_start", "life_end"
+
+
 def assign_subscriptions(
-    events: pl.DataFrame, periods: pl.DataFrame, billable: pl.DataFrame
+    events: pl.DataFrame,
+    periods: pl.DataFrame,
+    billable: pl.DataFrame,
+    lifetimes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """``events`` with ``subscription_id``, ``plan_code`` and ``billing_status`` added.
 
@@ -59,22 +65,42 @@ def assign_subscriptions(
     customer missing from ``periods`` (removed from the customer file since it
     was ingested) has no active subscription.
 
+    ``lifetimes`` (``customer_id, life_start, life_end``, end null if open)
+    tells an event in the period that no window of this run holds apart: if a
+    subscription covers its instant, its usage period closes in another run
+    (``out_of_period``); if none does, it has no active subscription. Without
+    it, the windows are taken as the lifetimes. Only rows of ``billable`` whose
+    usage is due (``usage_due``, when the column is there) are windows.
+
     Almost every customer has one window per period: their events look their
     customer up by position in one row per customer, with no join. Only the
-    events of customers with several windows (a plan change mid-period) are
-    matched window by window.
+    events of customers with several windows or subscriptions (a plan change)
+    are matched window by window.
     """
+    if USAGE_DUE in billable.columns:
+        billable = billable.filter(pl.col(USAGE_DUE))
     windows = billable.select(CUSTOMER_ID, "subscription_id", "plan_code", ACTIVE_START, ACTIVE_END)
-    several = windows.group_by(CUSTOMER_ID).len().filter(pl.col("len") > 1).select(CUSTOMER_ID)
+    if lifetimes is None:
+        lifetimes = windows.select(
+            CUSTOMER_ID, pl.col(ACTIVE_START).alias(LIFE_START), pl.col(ACTIVE_END).alias(LIFE_END)
+        )
+    lifetimes = lifetimes.select(CUSTOMER_ID, LIFE_START, LIFE_END)
     bounds = periods.select(CUSTOMER_ID, PERIOD_START, PERIOD_END)
+    several = pl.concat(
+        [
+            frame.select(CUSTOMER_ID).filter(pl.col(CUSTOMER_ID).is_duplicated())
+            for frame in (windows, lifetimes)
+        ]
+    ).unique()
     if several.height == 0:
-        return _assign_one_window(events, bounds, windows)
+        return _assign_one_window(events, bounds, windows, lifetimes)
     multiple = pl.col(CUSTOMER_ID).is_in(several[CUSTOMER_ID].implode())
     single = windows.join(several, on=CUSTOMER_ID, how="anti")
+    single_lives = lifetimes.join(several, on=CUSTOMER_ID, how="anti")
     return pl.concat(
         [
-            _assign_one_window(events.filter(~multiple), bounds, single),
-            _assign_several_windows(events.filter(multiple), bounds, windows),
+            _assign_one_window(events.filter(~multiple), bounds, single, single_lives),
+            _assign_several_windows(events.filter(multiple), bounds, windows, lifetimes),
         ],
         how="vertical",
     )
@@ -97,16 +123,19 @@ def _in(start: str, end: str) -> pl.Expr:
 
 
 def _assign_one_window(
-    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame
+    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
 ) -> pl.DataFrame:
-    """At most one window per customer: each event reads its customer's row by position."""
-    lookup = bounds.join(windows, on=CUSTOMER_ID, how="left")
+    """At most one window and one lifetime per customer: each event reads its customer's
+    row by position."""
+    lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
+        lifetimes, on=CUSTOMER_ID, how="left"
+    )
     # An Enum over the customers turns each event's customer_id into the position of its
     # lookup row (null for an unknown customer): faster than a join, and in event order.
     customers = pl.Enum(lookup[CUSTOMER_ID])
     position = events[CUSTOMER_ID].cast(customers, strict=False).to_physical()
     in_window = _in(ACTIVE_START, ACTIVE_END).fill_null(value=False)
-    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True)
+    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True) & ~_alive()
     matched = (
         lookup.drop(CUSTOMER_ID)
         .select(pl.all().gather(position))
@@ -120,8 +149,15 @@ def _assign_one_window(
     return events.hstack(matched.get_columns())
 
 
+def _alive() -> pl.Expr:
+    """The event's instant is in its subscription's lifetime (``life_end`` null: open)."""
+    ts = pl.col(TIMESTAMP_COLUMN)
+    after_start = (ts >= pl.col(LIFE_START)).fill_null(value=False)
+    return after_start & (ts < pl.col(LIFE_END)).fill_null(value=True)
+
+
 def _assign_several_windows(
-    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame
+    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
 ) -> pl.DataFrame:
     """Customers with several windows: match each window, then classify the unmatched."""
     events = events.with_row_index(ROW_KEY)
@@ -131,13 +167,23 @@ def _assign_several_windows(
         .drop(ACTIVE_START, ACTIVE_END)
         .with_columns(_status(pl.lit(value=True), pl.lit(value=True)))
     )
+    unmatched = events.join(rated.select(ROW_KEY), on=ROW_KEY, how="anti")
+    alive = (
+        unmatched.select(ROW_KEY, CUSTOMER_ID, TIMESTAMP_COLUMN)
+        .join(lifetimes, on=CUSTOMER_ID)
+        .filter(_alive())
+        .select(ROW_KEY)
+        .unique()
+    )
+    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True)
     rest = (
-        events.join(rated.select(ROW_KEY), on=ROW_KEY, how="anti")
-        .join(bounds, on=CUSTOMER_ID, how="left")
+        unmatched.join(bounds, on=CUSTOMER_ID, how="left")
         .with_columns(
             pl.lit(None, dtype=pl.String).alias("subscription_id"),
             pl.lit(None, dtype=pl.String).alias("plan_code"),
-            _status(pl.lit(value=False), _in(PERIOD_START, PERIOD_END).fill_null(value=True)),
+            _status(
+                pl.lit(value=False), in_period & ~pl.col(ROW_KEY).is_in(alive[ROW_KEY].implode())
+            ),
         )
         .drop(PERIOD_START, PERIOD_END)
     )

@@ -32,14 +32,16 @@ from pathlib import Path
 import polars as pl
 
 from aggregation.periods import (
+    ACTIVE_END,
     ACTIVE_START,
     PERIOD_END,
     PERIOD_START,
     SUBSCRIPTION_START,
-    billable_subscriptions,
     customer_periods,
     next_month,
     parse_billing_period,
+    run_schedule,
+    subscription_lifetimes,
 )
 from aggregation.usage import (
     BILLING_STATUS,
@@ -55,7 +57,7 @@ from jobs.contracts import Contracts, load_contracts
 from jobs.stages import StageTimer
 from meter.event_store import INGEST_BATCH_ID, EventStore, store_schema
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
-from rating.plan import per_event_meters
+from rating.plan import per_event_meters, plan_items
 from rating.rate import rate_period
 from schemas.catalog import Meter
 from schemas.errors import RunError
@@ -68,6 +70,7 @@ from schemas.events import (
     TIMESTAMP_COLUMN,
     QuarantineReason,
 )
+from schemas.tables import USAGE_DUE
 
 STAGES = ("setup", "read", "validate", "aggregate", "rate", "invoice", "write")
 RUN_COUNTS = (
@@ -106,8 +109,9 @@ def run_identity(period: str, catalog: Catalog, contracts: Contracts, batches: l
     return f"run-{period}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def period_dates(periods: pl.DataFrame) -> list[str]:
-    """UTC dates (``YYYY-MM-DD``) that can hold an event of the period for some customer.
+def period_dates(periods: pl.DataFrame, windows: pl.DataFrame | None = None) -> list[str]:
+    """UTC dates (``YYYY-MM-DD``) that can hold an event of the run for some customer:
+    the calendar month in every customer's timezone and every usage window billed.
 
     >>> from datetime import datetime, UTC
     >>> periods = pl.DataFrame({"period_start": [datetime(2026, 9, 30, 22, tzinfo=UTC)],
@@ -115,8 +119,15 @@ def period_dates(periods: pl.DataFrame) -> list[str]:
     >>> period_dates(periods)
     ['2026-09-30', '2026-10-01']
     """
-    first: date = periods[PERIOD_START].min().date()
-    last: date = (periods[PERIOD_END].max() - timedelta(microseconds=1)).date()
+    spans = periods.select(PERIOD_START, PERIOD_END)
+    if windows is not None:
+        spans = spans.vstack(
+            windows.select(ACTIVE_START, ACTIVE_END).rename(
+                {ACTIVE_START: PERIOD_START, ACTIVE_END: PERIOD_END}
+            )
+        )
+    first: date = spans[PERIOD_START].min().date()
+    last: date = (spans[PERIOD_END].max() - timedelta(microseconds=1)).date()
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
@@ -229,6 +240,7 @@ def _measure_shard(
     catalog: Catalog,
     periods: pl.DataFrame,
     billable: pl.DataFrame,
+    lifetimes: pl.DataFrame,
 ) -> ShardUsage:
     """Read, assign and aggregate one shard's events; only one shard is in memory at a time."""
     with timer.stage("read"):
@@ -236,11 +248,12 @@ def _measure_shard(
         # change what it is billed: leave those columns on disk.
         read = shard.keep(events.drop(INGEST_BATCH_ID, INVOICED_PERIOD)).collect()
     with timer.stage("aggregate"):
-        assigned = assign_subscriptions(read, periods, billable)
+        assigned = assign_subscriptions(read, periods, billable, lifetimes)
+        windows = billable.filter(pl.col(USAGE_DUE))
         status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
         rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         earlier = None if earlier is None else shard.keep(earlier)
-        usage = aggregate_usage(rated, catalog.meters.values(), billable, earlier).collect()
+        usage = aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect()
         transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
         transactions = meter_transactions(rated, transaction_meters).collect()
         quarantine = _no_subscription_quarantine(assigned)
@@ -259,17 +272,20 @@ def run_billing(
         catalog = load_catalog(inputs.catalog)
         contracts = load_contracts(inputs.customers, inputs.subscriptions, catalog.plans)
         periods = customer_periods(contracts.customers, period_day)
-        dates = period_dates(periods)
+        schedule = run_schedule(
+            contracts.subscriptions, contracts.customers, plan_items(catalog.plans), period_day
+        )
+        billable = schedule.billable
+        windows = billable.filter(pl.col(USAGE_DUE))
+        lifetimes = subscription_lifetimes(contracts.subscriptions, contracts.customers)
+        dates = period_dates(periods, windows)
         event_store = EventStore(inputs.store)
         with store.connect(db_path) as con:
             committed = store.committed_batches(con)
         files = event_store.event_files(committed, dates)
-        billable = billable_subscriptions(contracts.subscriptions, contracts.customers, period_day)
         carried = [meter for meter in catalog.meters.values() if meter.aggregation.needs_window]
         earlier_files = (
-            event_store.event_files(committed, history_dates(billable, dates[-1]))
-            if carried
-            else []
+            event_store.event_files(committed, history_dates(windows, dates[-1])) if carried else []
         )
         # The history a gauge or session carries from is an input of the run too.
         batches = sorted({Path(f).name.split(".", 1)[0] for f in [*files, *earlier_files]})
@@ -292,7 +308,7 @@ def run_billing(
     opening = None
     if earlier_files:
         with timer.stage("read"):
-            history = earlier_events(earlier_files, billable, carried)
+            history = earlier_events(earlier_files, windows, carried)
             opening = opening_state(history, carried).collect().lazy()
     measured = [
         _measure_shard(
@@ -303,6 +319,7 @@ def run_billing(
             catalog,
             periods,
             billable,
+            lifetimes,
         )
         for shard in range(shards)
     ]
@@ -314,7 +331,9 @@ def run_billing(
             for status in BillingStatus
         }
     with timer.stage("rate"):
-        rated = rate_period(billable, usage, catalog.plans, period_day, transactions).with_columns(
+        rated = rate_period(
+            billable, usage, catalog.plans, period_day, transactions, schedule.fees
+        ).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
         )
     with timer.stage("invoice"):

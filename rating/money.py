@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from schemas.types import AMOUNT, PRICE, ROUNDED_AMOUNT
+from schemas.types import AMOUNT, DECIMAL_PRECISION, PRICE, ROUNDED_AMOUNT
 
 ROUNDING_MODE = "half_away_from_zero"
 
@@ -115,3 +115,21 @@ def zero_amount() -> pl.Expr:
 def round_to_minor(amount: pl.Expr, currency: str) -> pl.Expr:
     """The single rounding step: an exact amount to the currency's minor unit."""
     return amount.round(minor_unit(currency), mode=ROUNDING_MODE).cast(ROUNDED_AMOUNT)
+
+
+def prorate(amount: pl.Expr, active_days: pl.Expr, period_days: pl.Expr) -> pl.Expr:
+    """``amount * active_days / period_days`` at the exact scale (15 decimals, half to even).
+
+    The product is exact (an overflow is an error); the division rounds once, at
+    the 15th decimal. A price has at most 9 decimals and a period at most 366
+    days, so a prorated amount is never within 10**-15 of half a minor unit
+    unless it is exactly there: rounding it to the minor unit afterwards equals
+    rounding the true fraction.
+
+    >>> frame = pl.DataFrame({"fee": [Decimal("29")]}, schema={"fee": AMOUNT})
+    >>> frame.select(prorate(pl.col("fee"), pl.lit(17), pl.lit(31))).item()
+    Decimal('15.903225806451613')
+    """
+    days = active_days.cast(pl.Decimal(DECIMAL_PRECISION, 0))
+    whole = period_days.cast(pl.Decimal(DECIMAL_PRECISION, 0))
+    return (amount.cast(AMOUNT) * days / whole).cast(AMOUNT)

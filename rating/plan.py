@@ -12,6 +12,7 @@ import graphlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import polars as pl
@@ -21,15 +22,36 @@ from rating.discounts import Discount, parse_discounts
 from rating.formula import Formula, FormulaError, parse_formula
 from rating.money import MINOR_UNITS
 from rating.registry import CHARGE_MODELS, ChargeModel
-from schemas.catalog import Aggregation, BillingPeriod, Meter
+from schemas.catalog import (
+    MONTHLY,
+    Aggregation,
+    Alignment,
+    Cadence,
+    CadenceUnit,
+    Meter,
+    Proration,
+    Timing,
+)
+from schemas.tables import PLAN_ITEMS_SCHEMA
 
 FORMULA = "formula"
-CHARGE_KEYS = {"code", "name", "model", "meter", "minimum", "free_units"}
+CHARGE_KEYS = {
+    "code",
+    "name",
+    "model",
+    "meter",
+    "minimum",
+    "free_units",
+    "timing",
+    "billing_period",
+}
 PLAN_KEYS = {
     "code",
     "name",
     "currency",
     "billing_period",
+    "alignment",
+    "proration",
     "charges",
     "minimum_commitment",
     "discounts",
@@ -50,6 +72,17 @@ class Charge:
     """Minimum amount per period; a shortfall becomes a true-up line."""
     free_units: Decimal = Decimal(0)
     """Units of each period's usage that are not priced (usage charges only)."""
+    timing: Timing = Timing.IN_ARREARS
+    """When a recurring fee is billed; usage is always billed in arrears."""
+    cadence: Cadence | None = None
+    """A recurring fee's own billing period, when it differs from the plan's."""
+
+    @property
+    def is_recurring_fee(self) -> bool:
+        """A fee billed every period whatever the usage (e.g. ``flat_fee``)."""
+        if self.is_formula:
+            return False
+        return not self.charge_model.usage_based and not self.charge_model.once
 
     @property
     def is_formula(self) -> bool:
@@ -72,11 +105,17 @@ class Plan:
     code: str
     name: str
     currency: str
-    billing_period: BillingPeriod
     charges: tuple[Charge, ...]
     minimum_commitment: Decimal | None = None
     """Minimum total per subscription and period, after discounts; a shortfall is trued up."""
     discounts: tuple[Discount, ...] = field(default=())
+    cadence: Cadence = MONTHLY
+    """The billing period of usage, formulas, minimums and (by default) recurring fees."""
+    alignment: Alignment = Alignment.CALENDAR
+    proration: Proration = Proration.DAILY
+
+    def fee_cadence(self, charge: Charge) -> Cadence:
+        return charge.cadence or self.cadence
 
     def formula_order(self) -> list[Charge]:
         """Formula charges, each after every charge it references (validated acyclic at load)."""
@@ -166,7 +205,65 @@ def parse_charge(raw: Any, path: str, meter_codes: set[str], problems: list[str]
         return None
     meter = None if model_name == FORMULA else raw.get("meter")
     name = str(raw.get("name") or code)
-    return Charge(code, name, model_name, spec, meter, minimum, free_units)
+    charge = Charge(code, name, model_name, spec, meter, minimum, free_units)
+    timing, cadence = _fee_schedule(raw, charge, path, problems)
+    if timing is None:
+        return None
+    return Charge(code, name, model_name, spec, meter, minimum, free_units, timing, cadence)
+
+
+def _fee_schedule(
+    raw: Mapping[str, Any], charge: Charge, path: str, problems: list[str]
+) -> tuple[Timing | None, Cadence | None]:
+    """A recurring fee's ``timing`` and own ``billing_period``; other charges have neither."""
+    scheduled = [key for key in ("timing", "billing_period") if key in raw]
+    if scheduled and not charge.is_recurring_fee:
+        problems.append(
+            f"{path}.{scheduled[0]}: only a recurring fee (flat_fee) has its own "
+            f"{scheduled[0]}; {charge.model} charges follow the plan's billing period, in arrears"
+        )
+        return None, None
+    timing_text = raw.get("timing", Timing.IN_ARREARS.value)
+    try:
+        timing = Timing(timing_text)
+    except ValueError:
+        problems.append(
+            f"{path}.timing: unsupported {timing_text!r} (expected one of "
+            f"{[t.value for t in Timing]})"
+        )
+        return None, None
+    cadence = None
+    if "billing_period" in raw:
+        cadence = Cadence.parse(raw["billing_period"])
+        if cadence is None:
+            problems.append(_bad_cadence(f"{path}.billing_period", raw["billing_period"]))
+            return None, None
+    return timing, cadence
+
+
+def _bad_cadence(path: str, value: object) -> str:
+    return (
+        f"{path}: unsupported {value!r} (expected week, month, quarter, semester, year, "
+        "or 'N weeks' / 'N months')"
+    )
+
+
+def _choice(
+    raw: Mapping[str, Any],
+    key: str,
+    kind: type[StrEnum],
+    default: StrEnum,
+    path: str,
+    problems: list[str],
+) -> Any:
+    text = raw.get(key, default.value)
+    try:
+        return kind(text)
+    except ValueError:
+        problems.append(
+            f"{path}.{key}: unsupported {text!r} (expected one of {[k.value for k in kind]})"
+        )
+        return None
 
 
 def _charge_graph(charges: Sequence[Charge]) -> dict[str, set[str]]:
@@ -217,15 +314,19 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
     if currency is not None and currency not in MINOR_UNITS:
         problems.append(f"{path}.currency: unknown currency {currency!r} (use an ISO 4217 code)")
         currency = None
-    period_text = raw.get("billing_period", BillingPeriod.MONTH.value)
-    try:
-        period = BillingPeriod(period_text)
-    except ValueError:
+    period = Cadence.parse(raw.get("billing_period", MONTHLY.text))
+    if period is None:
+        problems.append(_bad_cadence(f"{path}.billing_period", raw.get("billing_period")))
+    elif period.unit is not CadenceUnit.MONTH:
+        # A billing run closes one calendar month: a plan period of months ends in at
+        # most one of them, so each run meters at most one usage period per subscription.
         problems.append(
-            f"{path}.billing_period: unsupported {period_text!r} "
-            f"(expected one of {[p.value for p in BillingPeriod]})"
+            f"{path}.billing_period: a plan is billed per month or longer ({period.text!r}); "
+            "give a weekly fee its own billing_period instead"
         )
         period = None
+    alignment = _choice(raw, "alignment", Alignment, Alignment.CALENDAR, path, problems)
+    proration = _choice(raw, "proration", Proration, Proration.DAILY, path, problems)
     raw_charges = raw.get("charges")
     if not isinstance(raw_charges, Sequence) or isinstance(raw_charges, str) or not raw_charges:
         problems.append(f"{path}.charges: expected a non-empty list")
@@ -244,10 +345,12 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
     discounts = parse_discounts(raw.get("discounts"), f"{path}.discounts", sorted(seen), problems)
     if code is None or currency is None or period is None or None in charges:
         return None
+    if alignment is None or proration is None:
+        return None
     if len(problems) > before or ("minimum_commitment" in raw and minimum is None):
         return None
     name = str(raw.get("name") or code)
-    return Plan(code, name, currency, period, valid, minimum, discounts)
+    return Plan(code, name, currency, valid, minimum, discounts, period, alignment, proration)
 
 
 def per_event_meters(plans: Mapping[str, Plan]) -> set[str]:
@@ -291,3 +394,29 @@ def parse_plans(raw: Any, meter_codes: set[str], problems: list[str]) -> dict[st
             problems.append(f"plans[{index}].code: duplicate plan code {plan.code!r}")
         plans[plan.code] = plan
     return plans
+
+
+def plan_items(plans: Mapping[str, Plan]) -> pl.DataFrame:
+    """How each plan bills (``schemas.tables.PLAN_ITEMS_SCHEMA``): its plan period, each
+    recurring fee on its own cadence and timing, each one-time fee on the first period."""
+    rows = []
+    for plan in plans.values():
+        base = (plan.cadence.unit.value, plan.cadence.count, plan.alignment.value)
+        rows.append((plan.code, None, *base, Timing.IN_ARREARS.value, False))
+        for charge in plan.charges:
+            if charge.is_recurring_fee:
+                cadence = plan.fee_cadence(charge)
+                rows.append(
+                    (
+                        plan.code,
+                        charge.code,
+                        cadence.unit.value,
+                        cadence.count,
+                        plan.alignment.value,
+                        charge.timing.value,
+                        False,
+                    )
+                )
+            elif not charge.is_formula and charge.charge_model.once:
+                rows.append((plan.code, charge.code, *base, Timing.IN_ADVANCE.value, True))
+    return pl.DataFrame(rows, schema=PLAN_ITEMS_SCHEMA, orient="row")

@@ -27,10 +27,17 @@ import polars as pl
 from rating.commitments import true_up_lines
 from rating.discounts import discount_lines
 from rating.formula import Reference
-from rating.money import round_to_minor
+from rating.money import prorate, round_to_minor
 from rating.plan import Charge, Plan
+from schemas.catalog import Proration
 from schemas.errors import RatingError
-from schemas.tables import RATED_CHARGE_SCHEMA, TIER_BREAKDOWN, TRANSACTION_SCHEMA
+from schemas.tables import (
+    FEE_PERIOD_SCHEMA,
+    RATED_CHARGE_SCHEMA,
+    TIER_BREAKDOWN,
+    TRANSACTION_SCHEMA,
+    USAGE_DUE,
+)
 from schemas.types import AMOUNT, QUANTITY
 
 SUBSCRIPTION_KEYS = ("subscription_id", "customer_id", "plan_code", "period_start", "period_end")
@@ -55,13 +62,21 @@ def _usage_quantities(
     )
 
 
-def _fee_quantities(subscriptions: pl.LazyFrame) -> pl.LazyFrame:
-    return subscriptions.with_columns(
+def _fee_quantities(fees: pl.LazyFrame, plan: Plan, charge: Charge) -> pl.LazyFrame:
+    mine = (pl.col("plan_code") == plan.code) & (pl.col("charge_code") == charge.code)
+    return fees.filter(mine).with_columns(
         pl.lit(None, dtype=pl.String).alias("meter_code"),
         pl.lit(NO_DIMENSIONS).alias("dimensions"),
         pl.col("item_quantity").cast(QUANTITY).alias("quantity"),
         pl.lit(0, dtype=pl.Int64).alias("event_count"),
     )
+
+
+def _prorated(plan: Plan, charge: Charge) -> pl.Expr:
+    """Whether a fee row covers part of its period and the plan prorates by day."""
+    if plan.proration is Proration.NONE or charge.charge_model.once:
+        return pl.lit(value=False)
+    return pl.col("active_days") < pl.col("period_days")
 
 
 def _priced_quantity(charge: Charge) -> pl.Expr:
@@ -77,7 +92,13 @@ def _line(
     rows: pl.LazyFrame, plan: Plan, position: int, code: str, name: str, model: str
 ) -> pl.LazyFrame:
     """Complete ``rows`` (keys, quantity, amount_exact, ...) into ``RATED_COLUMNS``."""
+    names = rows.collect_schema().names()
     return rows.with_columns(
+        *(
+            pl.lit(None, dtype=pl.Int32).alias(column)
+            for column in ("prorated_days", "period_days")
+            if column not in names
+        ),
         pl.lit(code).alias("charge_code"),
         pl.lit(name).alias("charge_name"),
         pl.lit(position, dtype=pl.Int32).alias("charge_position"),
@@ -112,11 +133,16 @@ def rate_charge(
     subscriptions: pl.LazyFrame,
     usage: pl.LazyFrame,
     transactions: pl.LazyFrame,
+    fees: pl.LazyFrame,
     plan: Plan,
     position: int,
     charge: Charge,
 ) -> pl.LazyFrame:
-    """Rated rows of one charge-model charge, in ``RATED_COLUMNS``."""
+    """Rated rows of one charge-model charge, in ``RATED_COLUMNS``.
+
+    Usage is rated per plan period of ``subscriptions``; a fee once per row of
+    ``fees`` (``FEE_PERIOD_SCHEMA``), prorated when the row covers part of its period.
+    """
     model = charge.charge_model
     if model.prices_each_event:
         fees = (
@@ -138,17 +164,25 @@ def rate_charge(
             pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
         )
         return _line(rows, plan, position, charge.code, charge.name, charge.model)
-    if model.usage_based:
-        rows = _usage_quantities(subscriptions, usage, charge)
-    else:
-        rows = _fee_quantities(subscriptions)
     priced = _priced_quantity(charge)
     breakdown = charge.breakdown(priced)
-    rows = rows.with_columns(
-        charge.price(priced).cast(AMOUNT).alias("amount_exact"),
-        (pl.lit(None, dtype=TIER_BREAKDOWN) if breakdown is None else breakdown).alias(
-            "tier_breakdown"
-        ),
+    no_breakdown = pl.lit(None, dtype=TIER_BREAKDOWN) if breakdown is None else breakdown
+    if model.usage_based:
+        rows = _usage_quantities(subscriptions, usage, charge).with_columns(
+            charge.price(priced).cast(AMOUNT).alias("amount_exact"),
+            no_breakdown.alias("tier_breakdown"),
+        )
+        return _line(rows, plan, position, charge.code, charge.name, charge.model)
+    prorated = _prorated(plan, charge)
+    rows = _fee_quantities(fees, plan, charge).with_columns(
+        pl.when(prorated)
+        .then(prorate(charge.price(priced), pl.col("active_days"), pl.col("period_days")))
+        .otherwise(charge.price(priced))
+        .cast(AMOUNT)
+        .alias("amount_exact"),
+        no_breakdown.alias("tier_breakdown"),
+        pl.when(prorated).then(pl.col("active_days")).cast(pl.Int32).alias("prorated_days"),
+        pl.when(prorated).then(pl.col("period_days")).cast(pl.Int32).alias("period_days"),
     )
     return _line(rows, plan, position, charge.code, charge.name, charge.model)
 
@@ -202,31 +236,70 @@ def rate_formula(
 
 
 def _subscriptions_of(billable: pl.DataFrame, plan: Plan) -> pl.LazyFrame:
+    usage_due = pl.col(USAGE_DUE) if USAGE_DUE in billable.columns else pl.lit(value=True)
     return (
         billable.lazy()
         .filter(pl.col("plan_code") == plan.code)
-        .select(*SUBSCRIPTION_KEYS, "item_quantity", "start_date")
+        .select(*SUBSCRIPTION_KEYS, "item_quantity", "start_date", usage_due.alias(USAGE_DUE))
     )
+
+
+def fees_in_full(
+    billable: pl.DataFrame, plans: Mapping[str, Plan], first_day: date
+) -> pl.DataFrame:
+    """Fee rows for ``billable`` when every fee follows its plan period, unprorated.
+
+    Each recurring fee is billed once per billable row; a one-time fee when the
+    subscription starts on or after ``first_day``. What a run with calendar
+    monthly plans in arrears bills for subscriptions active the whole month.
+    """
+    parts = [
+        billable.lazy()
+        .filter(pl.col("plan_code") == plan.code)
+        .filter((pl.col("start_date") >= first_day) | (not charge.charge_model.once))
+        .select(
+            "subscription_id",
+            "customer_id",
+            "plan_code",
+            pl.lit(charge.code).alias("charge_code"),
+            "item_quantity",
+            "period_start",
+            "period_end",
+            pl.lit(1, dtype=pl.Int32).alias("period_days"),
+            pl.lit(1, dtype=pl.Int32).alias("active_days"),
+        )
+        for plan in plans.values()
+        for charge in plan.charges
+        if charge.is_recurring_fee or (not charge.is_formula and charge.charge_model.once)
+    ]
+    if not parts:
+        return pl.DataFrame(schema=FEE_PERIOD_SCHEMA)
+    return pl.concat(parts).collect().cast(FEE_PERIOD_SCHEMA)
 
 
 def rate_plan(
     billable: pl.DataFrame,
     usage: pl.LazyFrame,
     transactions: pl.LazyFrame,
+    fees: pl.LazyFrame,
     plan: Plan,
     period_first_day: date,
 ) -> list[pl.LazyFrame]:
-    """Every rated row of one plan's subscriptions, as lazy parts in invoice order."""
-    subscriptions = _subscriptions_of(billable, plan)
-    starting = subscriptions.filter(pl.col("start_date") >= period_first_day)
+    """Every rated row of one plan's subscriptions, as lazy parts in invoice order.
+
+    Usage charges, formulas, charge minimums and the plan's commitment belong to
+    the plan period and are rated where it closes (``usage_due``); fees per fee
+    period; discounts over whatever lines the run bills.
+    """
+    everyone = _subscriptions_of(billable, plan)
+    subscriptions = everyone.filter(pl.col(USAGE_DUE))
     rated: dict[str, pl.LazyFrame] = {}
     positions = {charge.code: position for position, charge in enumerate(plan.charges)}
     for charge in plan.charges:
         if charge.is_formula:
             continue
-        subs = starting if charge.charge_model.once else subscriptions
         rated[charge.code] = rate_charge(
-            subs, usage, transactions, plan, positions[charge.code], charge
+            subscriptions, usage, transactions, fees, plan, positions[charge.code], charge
         )
     for charge in plan.formula_order():
         rated[charge.code] = rate_formula(
@@ -260,7 +333,7 @@ def rate_plan(
             .select("subscription_id", pl.col("charge_code").str.replace(":minimum$", ""), "amount")
         )
         off = discount_lines(lines, discount, plan.currency)
-        rows = _adjustment(subscriptions, off, plan, position, discount.code)
+        rows = _adjustment(everyone, off, plan, position, discount.code)
         parts.append(
             _line(
                 rows,
@@ -295,21 +368,32 @@ def rate_period(
     plans: Mapping[str, Plan],
     period_first_day: date,
     transactions: pl.DataFrame | None = None,
+    fees: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Rated charges of every billable subscription, sorted by subscription and charge.
 
     ``billable`` needs ``subscription_id, customer_id, plan_code, period_start,
     period_end, item_quantity, start_date``; ``usage`` is
     ``aggregation.usage.USAGE_SCHEMA``; ``transactions`` holds the events of the
-    meters priced per event, in ``TRANSACTION_SCHEMA``.
+    meters priced per event, in ``TRANSACTION_SCHEMA``; ``fees`` the fee
+    periods due, in ``FEE_PERIOD_SCHEMA`` (default: :func:`fees_in_full`).
     """
     if transactions is None:
         transactions = pl.DataFrame(schema=TRANSACTION_SCHEMA)
-    usage_lazy, transactions_lazy = usage.lazy(), transactions.lazy()
+    if fees is None:
+        fees = fees_in_full(billable, plans, period_first_day)
+    usage_lazy, transactions_lazy, fees_lazy = usage.lazy(), transactions.lazy(), fees.lazy()
     parts = []
     for plan_code in sorted(plans):
         parts.extend(
-            rate_plan(billable, usage_lazy, transactions_lazy, plans[plan_code], period_first_day)
+            rate_plan(
+                billable,
+                usage_lazy,
+                transactions_lazy,
+                fees_lazy,
+                plans[plan_code],
+                period_first_day,
+            )
         )
     if not parts:
         return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in RATED_COLUMNS})
@@ -321,4 +405,6 @@ def rate_period(
         # Polars appends the failing expression tree; the first line is what a user can act on.
         reason = str(error).splitlines()[0]
         raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
-    return rated.sort("subscription_id", "charge_position", "charge_code", "dimensions")
+    return rated.sort(
+        "subscription_id", "charge_position", "charge_code", "period_start", "dimensions"
+    )

@@ -7,6 +7,7 @@ live in ``rating.plan`` because their parameters are owned by the charge models.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -158,10 +159,84 @@ class EventType:
         return next((p for p in self.properties if p.name == name), None)
 
 
-class BillingPeriod(StrEnum):
-    """Length of a plan's billing period. Calendar-aligned, in the customer's timezone."""
-
+class CadenceUnit(StrEnum):
+    WEEK = "week"
     MONTH = "month"
+
+
+_NAMED_CADENCES = {
+    "week": (CadenceUnit.WEEK, 1),
+    "month": (CadenceUnit.MONTH, 1),
+    "quarter": (CadenceUnit.MONTH, 3),
+    "semester": (CadenceUnit.MONTH, 6),
+    "year": (CadenceUnit.MONTH, 12),
+}
+_EVERY = re.compile(r"^(\d{1,3}) (week|month)s?$")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How long a billing period is: ``count`` weeks or months.
+
+    Written in the catalog as ``week``, ``month``, ``quarter``, ``semester``,
+    ``year`` or ``N weeks`` / ``N months``.
+
+    >>> Cadence.parse("quarter")
+    Cadence(unit=<CadenceUnit.MONTH: 'month'>, count=3)
+    >>> Cadence.parse("2 weeks").text
+    '2 weeks'
+    >>> Cadence.parse("fortnight") is None
+    True
+    """
+
+    unit: CadenceUnit
+    count: int
+
+    @classmethod
+    def parse(cls, text: object) -> Cadence | None:
+        if not isinstance(text, str):
+            return None
+        named = _NAMED_CADENCES.get(text.strip())
+        if named is not None:
+            return cls(*named)
+        match = _EVERY.match(text.strip())
+        if match is None or int(match.group(1)) < 1:
+            return None
+        return cls(CadenceUnit(match.group(2)), int(match.group(1)))
+
+    @property
+    def text(self) -> str:
+        for name, (unit, count) in _NAMED_CADENCES.items():
+            if (unit, count) == (self.unit, self.count):
+                return name
+        return f"{self.count} {self.unit.value}s"
+
+
+MONTHLY = Cadence(CadenceUnit.MONTH, 1)
+
+
+class Alignment(StrEnum):
+    """Where billing periods start: on calendar boundaries (the 1st of the month, of
+    the quarter, Monday...) or on the anniversary of the subscription's start date."""
+
+    CALENDAR = "calendar"
+    ANNIVERSARY = "anniversary"
+
+
+class Proration(StrEnum):
+    """How a recurring fee is charged for a period the subscription covers only in part."""
+
+    DAILY = "daily"
+    """By days: the fee times the days covered over the days of the period."""
+    NONE = "none"
+    """The whole fee for any part of a period."""
+
+
+class Timing(StrEnum):
+    """When a recurring fee is billed: at the start of its period or after its end."""
+
+    IN_ADVANCE = "in_advance"
+    IN_ARREARS = "in_arrears"
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ CREATE TABLE IF NOT EXISTS rated_charges (
     currency         VARCHAR NOT NULL,
     tier_breakdown   STRUCT(tier INTEGER, units DECIMAL(38,6), unit_price DECIMAL(38,9),
                             flat_fee DECIMAL(38,15), amount DECIMAL(38,15))[],
-    PRIMARY KEY (run_id, subscription_id, charge_code, dimensions)
+    prorated_days    INTEGER,                   -- a fee for part of its period: days billed
+    period_days      INTEGER,                   -- ... of the period's days (null: not prorated)
+    PRIMARY KEY (run_id, subscription_id, charge_code, period_start, dimensions)
 );
 
 CREATE TABLE IF NOT EXISTS invoices (

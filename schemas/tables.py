@@ -29,6 +29,35 @@ TRANSACTION_SCHEMA: dict[str, pl.DataType] = {
 """Aggregation to rating, not a table: one row per metered event of the meters whose
 charges price each event (``ChargeModel.prices_each_event``), e.g. payment fees."""
 
+PLAN_ITEMS_SCHEMA: dict[str, pl.DataType] = {
+    "plan_code": pl.String(),
+    "charge_code": pl.String(),
+    "cadence_unit": pl.String(),
+    "cadence_count": pl.Int64(),
+    "alignment": pl.String(),
+    "timing": pl.String(),
+    "once": pl.Boolean(),
+}
+"""How each plan bills: one row per recurring or one-time fee, and one with a null
+``charge_code`` for the plan period (usage, formulas, minimums, in arrears)."""
+
+USAGE_DUE = "usage_due"
+"""On a billable row: the plan period closes in the run, so its usage is billed."""
+
+FEE_PERIOD_SCHEMA: dict[str, pl.DataType] = {
+    "subscription_id": pl.String(),
+    "customer_id": pl.String(),
+    "plan_code": pl.String(),
+    "charge_code": pl.String(),
+    "item_quantity": pl.Int64(),
+    "period_start": TIMESTAMP,
+    "period_end": TIMESTAMP,
+    "period_days": pl.Int32(),
+    "active_days": pl.Int32(),
+}
+"""Aggregation to rating, not a table: one row per fee period a run bills; ``period_start,
+period_end`` is the part billed, ``active_days`` of the period's ``period_days``."""
+
 RATED_CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
     "billing_period": pl.String(),
@@ -49,6 +78,8 @@ RATED_CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "amount": ROUNDED_AMOUNT,
     "currency": pl.String(),
     "tier_breakdown": TIER_BREAKDOWN,
+    "prorated_days": pl.Int32(),
+    "period_days": pl.Int32(),
 }
 
 OUTPUT_TABLES = (

@@ -95,12 +95,13 @@ EVENTS = [
 #                   1.50 + 5.00 + 2.625 = 9.125 -> 9.13
 #   total: 20.00 + 0.25 + 0.13 + 9.13                            = 29.51
 # tokyo, yen plan: 1000 + 3 calls (t1, t2, t4) x 0.4 = 1.2 -> 1  = 1001
-# late, basic plan from 15 Oct (no proration yet): 10.00 + 1 x 0.125 -> 0.13, storage 0
-#   total: 10.00 + 0.13 + 0.00                                   = 10.13
+# late, basic plan from 15 Oct: the fee covers 17 of October's 31 days,
+#   10.00 x 17 / 31 = 5.4838... -> 5.48; 1 x 0.125 -> 0.13; storage 0
+#   total: 5.48 + 0.13 + 0.00                                    = 5.61
 EXPECTED_TOTALS = {
     "paris": ("EUR", D("29.51")),
     "tokyo": ("JPY", D("1001")),
-    "late": ("EUR", D("10.13")),
+    "late": ("EUR", D("5.61")),
 }
 
 
