@@ -218,9 +218,14 @@ def _fee_schedule(
     """A recurring fee's ``timing`` and own ``billing_period``; other charges have neither."""
     scheduled = [key for key in ("timing", "billing_period") if key in raw]
     if scheduled and not charge.is_recurring_fee:
+        follows = (
+            "are billed once, in the run of the month the subscription starts"
+            if not charge.is_formula and charge.charge_model.once
+            else "follow the plan's billing period, in arrears"
+        )
         problems.append(
             f"{path}.{scheduled[0]}: only a recurring fee (flat_fee) has its own "
-            f"{scheduled[0]}; {charge.model} charges follow the plan's billing period, in arrears"
+            f"{scheduled[0]}; {charge.model} charges {follows}"
         )
         return None, None
     timing_text = raw.get("timing", Timing.IN_ARREARS.value)
