@@ -11,6 +11,7 @@ import polars as pl
 
 from schemas.errors import RunError
 from schemas.tables import OUTPUT_TABLES, ddl
+from schemas.types import AMOUNT, QUANTITY, ROUNDED_AMOUNT
 
 
 @contextmanager
@@ -72,6 +73,37 @@ def invoiced_periods(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in rows]
 
 
+def billed_lines(con: duckdb.DuckDBPyConnection, period: str, customers: list[str]) -> pl.DataFrame:
+    """What was billed for ``period`` (its own lines and every adjustment of them) to these
+    customers, summed per line key (``rating.adjustments.LINE_KEY``)."""
+    frame = query_frame(
+        con,
+        """
+        SELECT subscription_id, charge_code, period_start, dimensions, currency,
+               any_value(customer_id) AS customer_id, any_value(plan_code) AS plan_code,
+               any_value(charge_name) AS charge_name,
+               any_value(charge_position) AS charge_position,
+               any_value(charge_model) AS charge_model, any_value(meter_code) AS meter_code,
+               any_value(period_end) AS period_end,
+               sum(quantity) AS quantity, sum(event_count) AS event_count,
+               sum(amount_exact) AS amount_exact, sum(amount) AS amount
+        FROM rated_charges
+        WHERE coalesce(adjusted_period, billing_period) = ?
+          AND customer_id IN (SELECT unnest(?::VARCHAR[]))
+        GROUP BY ALL
+        """,
+        [period, customers],
+    )
+    return frame.with_columns(
+        pl.col("period_start", "period_end").dt.convert_time_zone("UTC"),
+        pl.col("quantity").cast(QUANTITY),
+        pl.col("event_count").cast(pl.Int64),
+        pl.col("amount_exact").cast(AMOUNT),
+        pl.col("amount").cast(ROUNDED_AMOUNT),
+        pl.col("charge_position").cast(pl.Int32),
+    )
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
     """Append rows to several tables in one transaction: all of it lands, or none."""
     unknown = set(tables) - set(OUTPUT_TABLES)
@@ -91,3 +123,10 @@ def write_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFra
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, query: str, params: list) -> pl.DataFrame:
+    """A parameterised query's rows as a Polars frame."""
+    frame = pl.from_arrow(con.sql(query, params=params).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

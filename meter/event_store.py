@@ -104,6 +104,15 @@ def store_schema(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]
     return {**REQUIRED_COLUMNS, **store_properties(event_types), **LINEAGE_COLUMNS}
 
 
+def batch_of(event_file: str | Path) -> str:
+    """The ingestion batch an event file belongs to (files are ``<batch_id>.<part>.parquet``).
+
+    >>> batch_of("store/events/date=2026-10-01/b-0123456789abcdef.00001.parquet")
+    'b-0123456789abcdef'
+    """
+    return Path(event_file).name.split(".", 1)[0]
+
+
 def store_arrow_schema(event_types: Mapping[str, EventType]) -> pa.Schema:
     """The event files' Arrow schema, as Polars exports frames (so no cast is needed)."""
     return pl.DataFrame(schema=store_schema(event_types)).to_arrow().schema
@@ -344,7 +353,7 @@ class EventStore:
             str(path)
             for folder in folders
             for path in sorted(folder.glob("*.parquet"))
-            if path.name.split(".", 1)[0] in wanted
+            if batch_of(path) in wanted
         ]
 
     def index_bucket(self, bucket: int, batch_ids: Iterable[str]) -> np.ndarray:

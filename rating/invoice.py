@@ -10,6 +10,7 @@ from datetime import date
 
 import polars as pl
 
+from schemas.tables import ADJUSTED_PERIOD
 from schemas.types import ROUNDED_AMOUNT
 
 INVOICE_KEYS = ("customer_id", "currency")
@@ -36,17 +37,34 @@ def invoice_numbers(rated: pl.DataFrame, billing_period: str) -> pl.DataFrame:
 
 
 def _description() -> pl.Expr:
-    return (
+    named = (
         pl.when(pl.col("dimensions") == "{}")
         .then(pl.col("charge_name"))
         .otherwise(pl.format("{} {}", "charge_name", "dimensions"))
+    )
+    return (
+        pl.when(pl.col(ADJUSTED_PERIOD).is_null())
+        .then(named)
+        .otherwise(pl.format("Adjustment {}: {}", ADJUSTED_PERIOD, named))
     )
 
 
 def build_invoice_lines(rated: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
     return (
+        # rechunk: pl.format over columns with different chunk boundaries panics in
+        # Polars 2.1 (see jobs.ingest._resolve).
         rated.join(numbers, on=list(INVOICE_KEYS), how="left")
-        .sort("invoice_id", "subscription_id", "charge_position", "dimensions")
+        .sort(
+            "invoice_id",
+            ADJUSTED_PERIOD,
+            "subscription_id",
+            "charge_position",
+            "charge_code",
+            "period_start",
+            "dimensions",
+            nulls_last=False,
+        )
+        .rechunk()
         .with_columns(
             pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("invoice_id").alias("line_number"),
             _description().alias("description"),
@@ -67,6 +85,7 @@ def build_invoice_lines(rated: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFr
             "quantity",
             "amount",
             "currency",
+            ADJUSTED_PERIOD,
         )
     )
 

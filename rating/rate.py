@@ -32,6 +32,7 @@ from rating.plan import Charge, Plan
 from schemas.catalog import Proration
 from schemas.errors import RatingError
 from schemas.tables import (
+    ADJUSTED_PERIOD,
     FEE_PERIOD_SCHEMA,
     RATED_CHARGE_SCHEMA,
     TIER_BREAKDOWN,
@@ -95,8 +96,8 @@ def _line(
     names = rows.collect_schema().names()
     return rows.with_columns(
         *(
-            pl.lit(None, dtype=pl.Int32).alias(column)
-            for column in ("prorated_days", "period_days")
+            pl.lit(None, dtype=RATED_CHARGE_SCHEMA[column]).alias(column)
+            for column in ("prorated_days", "period_days", ADJUSTED_PERIOD)
             if column not in names
         ),
         pl.lit(code).alias("charge_code"),

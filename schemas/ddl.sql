@@ -19,6 +19,8 @@ CREATE TABLE IF NOT EXISTS billing_runs (
     customers_billed     INTEGER NOT NULL,
     invoice_count        INTEGER NOT NULL,
     rated_charge_count   BIGINT NOT NULL,
+    periods_adjusted     INTEGER NOT NULL,      -- earlier periods re-rated for some customers
+    adjustment_count     BIGINT NOT NULL,       -- adjustment lines among the rated charges
     meterline_version    VARCHAR NOT NULL
 );
 
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS rated_charges (
                             flat_fee DECIMAL(38,15), amount DECIMAL(38,15))[],
     prorated_days    INTEGER,                   -- a fee for part of its period: days billed
     period_days      INTEGER,                   -- ... of the period's days (null: not prorated)
+    adjusted_period  VARCHAR,                   -- an adjustment: the period whose lines it corrects
     PRIMARY KEY (run_id, subscription_id, charge_code, period_start, dimensions)
 );
 
@@ -80,6 +83,7 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
     quantity         DECIMAL(38,6) NOT NULL,
     amount           DECIMAL(38,4) NOT NULL,
     currency         VARCHAR NOT NULL,
+    adjusted_period  VARCHAR,                   -- an adjustment: the period it corrects
     PRIMARY KEY (invoice_id, line_number)
 );
 
@@ -127,4 +131,19 @@ CREATE TABLE IF NOT EXISTS ingest_files (
     rows_conflict     BIGINT NOT NULL,
     rows_late         BIGINT NOT NULL,
     PRIMARY KEY (batch_id, source_file)
+);
+
+CREATE TABLE IF NOT EXISTS period_inputs (
+    billing_period   VARCHAR NOT NULL,          -- a period rated (billed, or re-rated)
+    customer_id      VARCHAR NOT NULL,
+    run_id           VARCHAR NOT NULL,          -- the run that rated it
+    inputs_sha256    VARCHAR NOT NULL,          -- the customer's contract rows and plans then
+    PRIMARY KEY (billing_period, customer_id, run_id)
+);
+
+CREATE TABLE IF NOT EXISTS period_batches (
+    billing_period   VARCHAR NOT NULL,
+    batch_id         VARCHAR NOT NULL,          -- an ingestion batch whose events it read
+    run_id           VARCHAR NOT NULL,
+    PRIMARY KEY (billing_period, batch_id, run_id)
 );

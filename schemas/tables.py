@@ -41,6 +41,9 @@ PLAN_ITEMS_SCHEMA: dict[str, pl.DataType] = {
 """How each plan bills: one row per recurring or one-time fee, and one with a null
 ``charge_code`` for the plan period (usage, formulas, minimums, in arrears)."""
 
+ADJUSTED_PERIOD = "adjusted_period"
+"""On an adjustment line: the billing period whose lines it corrects."""
+
 USAGE_DUE = "usage_due"
 """On a billable row: the plan period closes in the run, so its usage is billed."""
 
@@ -80,6 +83,7 @@ RATED_CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "tier_breakdown": TIER_BREAKDOWN,
     "prorated_days": pl.Int32(),
     "period_days": pl.Int32(),
+    "adjusted_period": pl.String(),
 }
 
 OUTPUT_TABLES = (
@@ -90,6 +94,8 @@ OUTPUT_TABLES = (
     "quarantine",
     "ingest_batches",
     "ingest_files",
+    "period_inputs",
+    "period_batches",
 )
 
 

@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs import billing
+from jobs import period as period_job
 from jobs.billing import RunInputs, run_billing
 from jobs.ingest import IngestInputs, run_ingest
 
@@ -52,12 +52,12 @@ EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("shard_rows", [billing.SHARD_ROWS, 2])
+@pytest.mark.parametrize("shard_rows", [period_job.SHARD_ROWS, 2])
 def test_september_state_carries_into_october(
     tmp_path: Path, shard_rows: int, monkeypatch: pytest.MonkeyPatch
 ):
     """Also with shards of two events: the carried state must reach the right shard."""
-    monkeypatch.setattr(billing, "SHARD_ROWS", shard_rows)
+    monkeypatch.setattr(period_job, "SHARD_ROWS", shard_rows)
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "customers.csv").write_text("customer_id,name,timezone\nacme,Acme,UTC\n")
     (tmp_path / "subscriptions.csv").write_text(

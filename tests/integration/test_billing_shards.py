@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from jobs import billing
+from jobs import period as period_job
 from jobs.billing import RunInputs, run_billing
 
 pytestmark = pytest.mark.integration
@@ -41,18 +41,25 @@ def test_sharded_run_bills_the_same(
     # The ingestion batches are in the fixture's database: start from a copy without its run.
     shutil.copy(sample_db, db)
     with duckdb.connect(str(db)) as con:
-        for table in ("billing_runs", "rated_charges", "invoice_lines", "invoices"):
+        for table in (
+            "billing_runs",
+            "rated_charges",
+            "invoice_lines",
+            "invoices",
+            "period_inputs",
+            "period_batches",
+        ):
             con.execute(f"DELETE FROM {table}")
         con.execute("DELETE FROM quarantine WHERE run_id IS NOT NULL")
-    monkeypatch.setattr(billing, "SHARD_ROWS", 30_000)
-    shards: list[billing.Shard] = []
-    measure = billing._measure_shard
+    monkeypatch.setattr(period_job, "SHARD_ROWS", 30_000)
+    shards: list[period_job.Shard] = []
+    measure = period_job._measure_shard
 
-    def counted(shard: billing.Shard, *args: object) -> billing.ShardUsage:
+    def counted(shard: period_job.Shard, *args: object) -> period_job.ShardUsage:
         shards.append(shard)
         return measure(shard, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(billing, "_measure_shard", counted)
+    monkeypatch.setattr(period_job, "_measure_shard", counted)
     result = run_billing(
         RunInputs(
             "2026-10",

@@ -1,0 +1,352 @@
+"""Rating one billing period from the event store: the part a billing run and an
+adjustment share.
+
+:func:`plan_period` decides what the run of a month bills (its schedule) and
+what it reads (dates, files, ingestion batches); :func:`rate_planned_period`
+reads and aggregates the events per customer shard (:class:`Shard`, about
+``SHARD_ROWS`` events each: every subscription's events fall in one shard, so
+the usage of the shards simply adds up, and only one shard's events are in
+memory at once) and rates them. Gauge and duration meters also read each
+subscription's earlier events (:func:`earlier_events`), whose last settings
+carry into the period.
+
+Event conservation over the events read (the store's date partitions that can
+hold the period in any customer's timezone, and every usage period billed)::
+
+    events_read = rated + quarantined (no active subscription) + out_of_period
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from aggregation.periods import (
+    ACTIVE_END,
+    ACTIVE_START,
+    PERIOD_END,
+    PERIOD_START,
+    SUBSCRIPTION_START,
+    RunSchedule,
+    customer_periods,
+    parse_billing_period,
+    run_schedule,
+    subscription_lifetimes,
+)
+from aggregation.usage import (
+    BILLING_STATUS,
+    BillingStatus,
+    aggregate_usage,
+    assign_subscriptions,
+    meter_transactions,
+    opening_state,
+)
+from jobs.catalog import Catalog
+from jobs.contracts import Contracts
+from jobs.stages import StageTimer
+from meter.event_store import INGEST_BATCH_ID, EventStore, batch_of, store_schema
+from rating.plan import per_event_meters, plan_items
+from rating.rate import rate_period
+from schemas.catalog import Meter
+from schemas.errors import RunError
+from schemas.events import (
+    CUSTOMER_ID,
+    EVENT_ID,
+    EVENT_TYPE,
+    INVOICED_PERIOD,
+    TIMESTAMP_COLUMN,
+    QuarantineReason,
+)
+from schemas.tables import USAGE_DUE
+
+
+def period_dates(periods: pl.DataFrame, windows: pl.DataFrame | None = None) -> list[str]:
+    """UTC dates (``YYYY-MM-DD``) that can hold an event of the run for some customer:
+    the calendar month in every customer's timezone and every usage window billed.
+
+    >>> from datetime import datetime, UTC
+    >>> periods = pl.DataFrame({"period_start": [datetime(2026, 9, 30, 22, tzinfo=UTC)],
+    ...     "period_end": [datetime(2026, 10, 2, tzinfo=UTC)]})
+    >>> period_dates(periods)
+    ['2026-09-30', '2026-10-01']
+    """
+    spans = periods.select(PERIOD_START, PERIOD_END)
+    if windows is not None:
+        spans = spans.vstack(
+            windows.select(ACTIVE_START, ACTIVE_END).rename(
+                {ACTIVE_START: PERIOD_START, ACTIVE_END: PERIOD_END}
+            )
+        )
+    first: date = spans[PERIOD_START].min().date()
+    last: date = (spans[PERIOD_END].max() - timedelta(microseconds=1)).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def history_dates(billable: pl.DataFrame, last: str) -> list[str]:
+    """UTC dates from the earliest subscription start to ``last`` (``YYYY-MM-DD``).
+
+    >>> from datetime import datetime, UTC
+    >>> billable = pl.DataFrame({"subscription_start": [datetime(2026, 9, 29, 22, tzinfo=UTC)]})
+    >>> history_dates(billable, "2026-10-01")
+    ['2026-09-29', '2026-09-30', '2026-10-01']
+    """
+    if billable.height == 0:
+        return []
+    first: date = billable[SUBSCRIPTION_START].min().date()
+    days = (date.fromisoformat(last) - first).days
+    return [(first + timedelta(days=n)).isoformat() for n in range(days + 1)]
+
+
+def earlier_events(files: list[str], billable: pl.DataFrame, meters: list[Meter]) -> pl.LazyFrame:
+    """Each subscription's events of the time-based meters from its start to its window's start.
+
+    Their last settings carry into the period (``aggregation.usage.opening_events``):
+    seats set in August still count in September.
+    """
+    types = sorted({meter.event_type for meter in meters})
+    names = sorted({name for meter in meters for name in meter.referenced_properties})
+    windows = billable.lazy().select(
+        CUSTOMER_ID, "subscription_id", SUBSCRIPTION_START, ACTIVE_START
+    )
+    ts = pl.col(TIMESTAMP_COLUMN)
+    return (
+        pl.scan_parquet(files, hive_partitioning=False)
+        .filter(pl.col(EVENT_TYPE).is_in(types))
+        .select(EVENT_ID, CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN, *names)
+        .join(windows, on=CUSTOMER_ID)
+        .filter((ts >= pl.col(SUBSCRIPTION_START)) & (ts < pl.col(ACTIVE_START)))
+        .drop(SUBSCRIPTION_START, ACTIVE_START)
+    )
+
+
+def _no_events(catalog: Catalog) -> pl.DataFrame:
+    return pl.DataFrame(schema=store_schema(catalog.event_types))
+
+
+def _no_subscription_quarantine(assigned: pl.DataFrame) -> pl.DataFrame:
+    reason = QuarantineReason.NO_ACTIVE_SUBSCRIPTION
+    # Filter only the columns the quarantine shows: filtering every event column costs
+    # seconds. rechunk: the status column was joined beside the events, so chunk
+    # boundaries differ, and pl.format over such columns panics in Polars 2.1 (see
+    # jobs.ingest._resolve).
+    shown = ("source_file", "row_number", "event_id", "customer_id", "timestamp")
+    unmatched = (
+        assigned.lazy().filter(pl.col(BILLING_STATUS) == reason.value).select(shown).collect()
+    )
+    return unmatched.rechunk().select(
+        pl.col("source_file"),
+        pl.col("row_number"),
+        pl.col("event_id"),
+        pl.lit("timestamp").alias("field"),
+        pl.lit(reason.value).alias("reason"),
+        pl.format("customer {} had no active subscription at {}", "customer_id", "timestamp").alias(
+            "detail"
+        ),
+    )
+
+
+SHARD_ROWS = 6_000_000
+"""Events a billing run holds in memory at once, roughly: larger periods are split by customer."""
+
+
+def _shard_count(files: list[str]) -> int:
+    """Customer shards for a period of these files (Parquet metadata only, no data read)."""
+    if not files:
+        return 1
+    rows = pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item()
+    return max(1, -(-rows // SHARD_ROWS))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The customers whose id hashes to ``index`` modulo ``count``: all of a customer's
+    subscriptions, and so every quantity, fall in one shard."""
+
+    index: int
+    count: int
+
+    def keep(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        if self.count == 1:
+            return frame
+        return frame.filter(pl.col(CUSTOMER_ID).hash(seed=SHARD_SEED) % self.count == self.index)
+
+
+SHARD_SEED = 20261128
+
+
+@dataclass(frozen=True)
+class ShardUsage:
+    events_read: int
+    status_counts: dict[str, int]
+    usage: pl.DataFrame
+    transactions: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def _measure_shard(
+    shard: Shard,
+    timer: StageTimer,
+    events: pl.LazyFrame,
+    earlier: pl.LazyFrame | None,
+    catalog: Catalog,
+    periods: pl.DataFrame,
+    billable: pl.DataFrame,
+    lifetimes: pl.DataFrame,
+) -> ShardUsage:
+    """Read, assign and aggregate one shard's events; only one shard is in memory at a time."""
+    with timer.stage("read"):
+        # Which batch stored an event, and whether its period was invoiced, do not
+        # change what it is billed: leave those columns on disk.
+        read = shard.keep(events.drop(INGEST_BATCH_ID, INVOICED_PERIOD)).collect()
+    with timer.stage("aggregate"):
+        assigned = assign_subscriptions(read, periods, billable, lifetimes)
+        windows = billable.filter(pl.col(USAGE_DUE))
+        status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
+        rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
+        earlier = None if earlier is None else shard.keep(earlier)
+        usage = aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect()
+        transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
+        transactions = meter_transactions(rated, transaction_meters).collect()
+        quarantine = _no_subscription_quarantine(assigned)
+    return ShardUsage(read.height, status_counts, usage, transactions, quarantine)
+
+
+@dataclass(frozen=True)
+class PeriodPlan:
+    """What rating one billing period reads: its schedule, dates, files and batches."""
+
+    period: str
+    first_day: date
+    calendar: pl.DataFrame
+    """One row per customer: the month in their timezone (``customer_periods``)."""
+    schedule: RunSchedule
+    lifetimes: pl.DataFrame
+    dates: list[str]
+    files: list[str]
+    history_files: list[str]
+    batches: list[str]
+    """Ingestion batches of ``files`` and ``history_files``: inputs of the rating."""
+    carried: list[Meter]
+
+    @property
+    def windows(self) -> pl.DataFrame:
+        return self.schedule.billable.filter(pl.col(USAGE_DUE))
+
+
+def plan_period(
+    period: str,
+    catalog: Catalog,
+    contracts: Contracts,
+    event_store: EventStore,
+    committed: list[str],
+) -> PeriodPlan:
+    """Which periods the run of ``period`` bills for these contracts, and what it must read."""
+    first_day = parse_billing_period(period)
+    calendar = customer_periods(contracts.customers, first_day)
+    schedule = run_schedule(
+        contracts.subscriptions, contracts.customers, plan_items(catalog.plans), first_day
+    )
+    windows = schedule.billable.filter(pl.col(USAGE_DUE))
+    lifetimes = subscription_lifetimes(contracts.subscriptions, contracts.customers)
+    dates = period_dates(calendar, windows) if calendar.height else []
+    files = event_store.event_files(committed, dates)
+    carried = [meter for meter in catalog.meters.values() if meter.aggregation.needs_window]
+    history_files = (
+        event_store.event_files(committed, history_dates(windows, dates[-1]))
+        if carried and dates
+        else []
+    )
+    # The history a gauge or session carries from is an input of the run too.
+    batches = sorted({batch_of(f) for f in [*files, *history_files]})
+    return PeriodPlan(
+        period,
+        first_day,
+        calendar,
+        schedule,
+        lifetimes,
+        dates,
+        files,
+        history_files,
+        batches,
+        carried,
+    )
+
+
+@dataclass(frozen=True)
+class RatedPeriod:
+    rated: pl.DataFrame
+    """``RATED_COLUMNS`` of every subscription the period bills."""
+    quarantine: pl.DataFrame
+    counts: dict[str, int]
+    """``events_read``, ``events_rated``, ``events_quarantined``, ``events_out_of_period``."""
+
+
+def rate_planned_period(
+    plan: PeriodPlan,
+    catalog: Catalog,
+    event_store: EventStore,
+    timer: StageTimer,
+    customers: pl.Series | None = None,
+) -> RatedPeriod:
+    """Read, aggregate and rate one period (only ``customers``' events, if given)."""
+    only: Callable[[pl.LazyFrame], pl.LazyFrame] = (
+        (lambda frame: frame)
+        if customers is None
+        else (lambda frame: frame.filter(pl.col(CUSTOMER_ID).is_in(customers.implode())))
+    )
+    opening = None
+    if plan.history_files:
+        with timer.stage("read"):
+            history = only(earlier_events(plan.history_files, plan.windows, plan.carried))
+            opening = opening_state(history, plan.carried).collect().lazy()
+    events = (
+        event_store.scan(plan.batches, plan.dates) if plan.files else _no_events(catalog).lazy()
+    )
+    shards = _shard_count(plan.files) if customers is None else 1
+    measured = [
+        _measure_shard(
+            Shard(shard, shards),
+            timer,
+            only(events),
+            opening,
+            catalog,
+            plan.calendar,
+            plan.schedule.billable,
+            plan.lifetimes,
+        )
+        for shard in range(shards)
+    ]
+    with timer.stage("aggregate"):
+        usage = pl.concat([m.usage for m in measured])
+        transactions = pl.concat([m.transactions for m in measured])
+        status_counts = {
+            status.value: sum(m.status_counts.get(status.value, 0) for m in measured)
+            for status in BillingStatus
+        }
+    with timer.stage("rate"):
+        rated = rate_period(
+            plan.schedule.billable,
+            usage,
+            catalog.plans,
+            plan.first_day,
+            transactions,
+            plan.schedule.fees,
+        )
+    quarantine = pl.concat([m.quarantine for m in measured])
+    counts = {
+        "events_read": sum(m.events_read for m in measured),
+        "events_rated": int(status_counts.get(BillingStatus.RATED.value, 0)),
+        "events_quarantined": quarantine.height,
+        "events_out_of_period": int(status_counts.get(BillingStatus.OUT_OF_PERIOD.value, 0)),
+    }
+    accounted = sum(
+        counts[k] for k in ("events_rated", "events_quarantined", "events_out_of_period")
+    )
+    if accounted != counts["events_read"]:
+        raise RunError(
+            f"event conservation failed: read {counts['events_read']} but accounted {accounted}"
+        )
+    return RatedPeriod(rated, quarantine, counts)
