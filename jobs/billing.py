@@ -81,8 +81,15 @@ def run_billing(
     db_path: str | Path,
     on_stage: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Rate and invoice one calendar month, and adjust earlier months; idempotent and atomic."""
-    timer = StageTimer(on_stage=on_stage)
+    """Rate and invoice one calendar month, and adjust earlier months; idempotent and atomic.
+
+    One run at a time per database (:func:`jobs.store.exclusive`).
+    """
+    with store.exclusive(db_path):
+        return _run_billing(inputs, db_path, StageTimer(on_stage=on_stage))
+
+
+def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> RunResult:
     with timer.stage("setup"):
         catalog = load_catalog(inputs.catalog)
         contracts = load_contracts(inputs.customers, inputs.subscriptions, catalog.plans)

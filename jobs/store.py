@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +14,37 @@ import polars as pl
 from schemas.errors import RunError
 from schemas.tables import OUTPUT_TABLES, ddl
 from schemas.types import AMOUNT, QUANTITY, ROUNDED_AMOUNT
+
+
+@contextmanager
+def exclusive(db_path: str | Path) -> Iterator[None]:
+    """One billing run per database at a time: a second one fails clearly, never interleaves.
+
+    Held from the run's first read to its commit (``<db>.lock``, an advisory
+    ``flock`` the operating system releases when the process dies, even by
+    ``kill -9``): two runs could otherwise both adjust the same late events.
+    """
+    path = Path(f"{db_path}.lock")
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunError(
+                f"{db_path}: another billing run ({holder}) is using this database; "
+                "wait for it to finish, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager
