@@ -13,12 +13,20 @@ from pathlib import Path
 import click
 import duckdb
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from jobs.backfill import run_backfill
 from jobs.billing import RunInputs, run_billing
 from jobs.generate import generate as generate_data
 from jobs.ingest import IngestInputs, IngestResult, run_ingest
-from jobs.report import print_ingest, print_summary, read_summary
+from jobs.report import print_backfill, print_ingest, print_summary, read_summary
 from schemas.errors import InputError, MeterlineError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -154,6 +162,48 @@ def bill(
     same inputs changes nothing; the write is one transaction.
     """
     _bill(RunInputs(period, catalog, customers, subscriptions, store), db)
+
+
+@cli.command()
+@click.option("--from", "first", required=True, help="First month to bill, YYYY-MM.")
+@click.option("--to", "last", required=True, help="Last month to bill, YYYY-MM (included).")
+@click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
+@click.option("--customers", required=True, type=click.Path(), help="customers.csv")
+@click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
+@_db_option
+@_store_option
+def backfill(
+    first: str, last: str, catalog: str, customers: str, subscriptions: str, db: str, store: str
+) -> None:
+    """Bill every month from --from to --to in order, skipping months already billed.
+
+    Each month is one atomic billing run, so an interrupted backfill resumes
+    where it stopped when run again. Each run also adjusts earlier months whose
+    inputs changed.
+    """
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    inputs = RunInputs(first, catalog, customers, subscriptions, store)
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("backfill", total=None)
+
+        def on_month(period: str, index: int, total: int) -> None:
+            progress.update(task, total=total, completed=index, description=period)
+
+        months = run_backfill(
+            inputs,
+            first,
+            last,
+            db,
+            on_month=on_month,
+            on_stage=lambda stage: progress.update(task, description=f"{stage}"),
+        )
+    print_backfill(months, db, console)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from jobs.backfill import BackfillMonth
 from jobs.ingest import IngestResult
 from rating.money import minor_unit
 
@@ -84,6 +85,8 @@ def print_summary(
         ("customers billed", "customers_billed"),
         ("invoices", "invoice_count"),
         ("rated charges", "rated_charge_count"),
+        ("earlier periods adjusted", "periods_adjusted"),
+        ("  adjustment lines", "adjustment_count"),
     ):
         counts.add_row(label, f"{run[key]:,}")
     console.print(counts)
@@ -114,6 +117,37 @@ def print_summary(
     if summary.top_invoices:
         sql = EXAMPLE_QUERY.format(invoice_id=summary.top_invoices[0][1])
         console.print(f'  meter query --db {db_path} "{sql}"', highlight=False, soft_wrap=True)
+
+
+def print_backfill(months: list[BackfillMonth], db_path: str | Path, console: Console) -> None:
+    """One row per month of a backfill: billed now, or skipped as billed before."""
+    table = Table(title="Backfill", title_justify="left", box=box.SIMPLE_HEAD)
+    for name, justify in (
+        ("month", "left"),
+        ("run", "left"),
+        ("invoices", "right"),
+        ("events rated", "right"),
+        ("adjustments", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for month in months:
+        if month.result is None:
+            table.add_row(month.period, f"already billed by {month.billed_by}", "", "", "")
+            continue
+        counts = month.result.counts
+        same = " (same inputs: unchanged)" if month.result.already_done else ""
+        table.add_row(
+            month.period,
+            month.result.run_id + same,
+            f"{counts['invoice_count']:,}",
+            f"{counts['events_rated']:,}",
+            f"{counts['adjustment_count']:,}",
+        )
+    console.print(table)
+    billed = sum(1 for month in months if month.result is not None)
+    console.print(
+        f"Billed {billed} of {len(months)} month(s) into [bold]{Path(db_path).resolve()}[/]."
+    )
 
 
 _INGEST_COUNTS = (
