@@ -24,6 +24,7 @@ from rich.progress import (
 
 from jobs.backfill import run_backfill
 from jobs.billing import RunInputs, run_billing
+from jobs.documents import write_invoice_documents
 from jobs.generate import generate as generate_data
 from jobs.ingest import IngestInputs, IngestResult, run_ingest
 from jobs.report import print_backfill, print_ingest, print_summary, read_summary
@@ -254,6 +255,26 @@ def generate(
         f"{data.malformed:,} malformed) for {data.customers:,} customers "
         f"in {len(data.event_files)} file(s) under {data.out_dir}"
     )
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file to read.")
+@click.option(
+    "--out",
+    default="invoices",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory to write <invoice_id>.html files into.",
+)
+@click.option("--period", default=None, help="Only the invoices of this billing period, YYYY-MM.")
+@click.option("--invoice", "invoice_ids", multiple=True, help="Only this invoice (repeatable).")
+def invoices(db: str, out: str, period: str | None, invoice_ids: tuple[str, ...]) -> None:
+    """Render issued invoices as HTML documents (lines, periods, tiers, totals).
+
+    Without --period or --invoice, every invoice in the database is rendered.
+    """
+    written = write_invoice_documents(db, out, period, list(invoice_ids))
+    console.print(f"Wrote {len(written):,} invoice document(s) to [bold]{Path(out).resolve()}[/].")
 
 
 @cli.command()

@@ -103,7 +103,8 @@ def build_invoices(
             pl.col("amount").sum().cast(ROUNDED_AMOUNT).alias("subtotal"),
         )
         .join(
-            customers.select("customer_id", pl.col("name").alias("customer_name")), on="customer_id"
+            customers.select("customer_id", pl.col("name").alias("customer_name"), "timezone"),
+            on="customer_id",
         )
         .with_columns(
             pl.lit(billing_period).alias("billing_period"),
@@ -117,6 +118,7 @@ def build_invoices(
             "billing_period",
             "customer_id",
             "customer_name",
+            "timezone",
             "currency",
             "period_start",
             "period_end",

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS invoices (
     billing_period  VARCHAR NOT NULL,
     customer_id     VARCHAR NOT NULL,
     customer_name   VARCHAR NOT NULL,
+    timezone        VARCHAR NOT NULL,           -- the customer's: local dates on the document
     currency        VARCHAR NOT NULL,
     period_start    TIMESTAMPTZ NOT NULL,
     period_end      TIMESTAMPTZ NOT NULL,
