@@ -37,4 +37,4 @@ bench: install-dev
 	$(BIN)/python -m pytest benchmarks -q --benchmark-enable --benchmark-only
 
 clean:
-	rm -rf $(VENV) meterline.duckdb build *.egg-info
+	rm -rf $(VENV) meterline.duckdb meterline.duckdb.lock meterline-events invoices build *.egg-info
