@@ -120,12 +120,20 @@ def run_schedule(
     plan_items: pl.DataFrame,
     period: date,
 ) -> RunSchedule:
-    """The plan periods and fee periods the run of month ``period`` bills."""
+    """The plan periods and fee periods the run of month ``period`` bills.
+
+    ``subscriptions`` may be segments of subscriptions (``anchor_date``: the
+    subscription's first day; ``paused``: no recurring fee is billed).
+    """
+    if "anchor_date" not in subscriptions.columns:
+        subscriptions = subscriptions.with_columns(pl.col("start_date").alias("anchor_date"))
     items = (
         subscriptions.join(customers.select("customer_id", "timezone"), on="customer_id")
         .join(plan_items, on="plan_code")
-        .with_columns(pl.col("start_date").alias("_start"))
+        .with_columns(pl.col("anchor_date").alias("_start"))
     )
+    if "paused" in items.columns:
+        items = items.filter(~(pl.col("paused") & pl.col("charge_code").is_not_null()))
     due = schedule_periods(items, period, next_month(period))
     due = _to_utc(
         due,

@@ -9,15 +9,19 @@ anniversary of the subscription's start date. An anniversary on the 29th to
 them: a 31 January start bills 28 February, then 31 March.
 
 A subscription covers ``[start_date, end_date)``; the part of a period it
-covers is the period's *active* span, and a fee is prorated over it.
+covers is the period's *active* span, and a fee is prorated over it. A
+subscription changed over time (a plan change, a pause) is billed as
+consecutive *segments*, each covering its own dates; every segment keeps the
+subscription's first day as its ``anchor_date``: anniversaries and the first
+period are the subscription's, not the segment's.
 
 The run of month M (first day ``F``, next month's first day ``D``, the
 invoice date) bills exactly the periods *due* in it:
 
 * in arrears (usage, and fees by default): due on the active span's end, in ``(F, D]``;
 * in advance: due on the active span's start, in ``(F, D]``; a subscription's
-  first period is due on its start date, in ``[F, D)``, so no run before the
-  start month bills it;
+  first period (the one holding its anchor date) is due on its start date, in
+  ``[F, D)``, so no run before the start month bills it;
 * a one-time fee: the first plan period, due in the run of the start month.
 
 Across the runs of consecutive months every period a subscription touches is
@@ -117,9 +121,17 @@ class ServicePeriod:
 
 
 def due_periods(
-    schedule: Schedule, start_date: date, end_date: date | None, run_first: date, run_next: date
+    schedule: Schedule,
+    start_date: date,
+    end_date: date | None,
+    run_first: date,
+    run_next: date,
+    anchor_date: date | None = None,
 ) -> list[ServicePeriod]:
     """The service periods of one subscription item that the run ``[run_first, run_next)`` bills.
+
+    ``anchor_date`` is the subscription's first day when ``start_date`` starts a
+    later segment of it (default: ``start_date``).
 
     >>> monthly = Schedule(Cadence(CadenceUnit.MONTH, 1), Alignment.CALENDAR, Timing.IN_ADVANCE)
     >>> october = (date(2026, 10, 1), date(2026, 11, 1))
@@ -127,10 +139,11 @@ def due_periods(
     ...  for p in due_periods(monthly, date(2026, 10, 15), None, *october)]
     [('2026-10-01', 15, 11), ('2026-11-01', 1, 12)]
     """
-    anchor = period_anchor(schedule.cadence, schedule.alignment, start_date)
+    first_day = start_date if anchor_date is None else anchor_date
+    anchor = period_anchor(schedule.cadence, schedule.alignment, first_day)
     first_index = period_index(anchor, schedule.cadence, start_date)
     if schedule.once:
-        if not run_first <= start_date < run_next:
+        if first_day != start_date or not run_first <= start_date < run_next:
             return []
         start, end = period_bounds(anchor, schedule.cadence, first_index)
         active_end = end if end_date is None else min(end, end_date)
@@ -148,7 +161,7 @@ def due_periods(
             continue
         if schedule.timing is Timing.IN_ARREARS:
             is_due = run_first < active_end <= run_next
-        elif active_start == start_date:
+        elif active_start == first_day:
             is_due = run_first <= active_start < run_next
         else:
             is_due = run_first < active_start <= run_next
@@ -157,7 +170,15 @@ def due_periods(
     return due
 
 
-SCHEDULE_KEYS = ("start_date", "end_date", "cadence_unit", "cadence_count", "alignment", "timing")
+SCHEDULE_KEYS = (
+    "start_date",
+    "end_date",
+    "anchor_date",
+    "cadence_unit",
+    "cadence_count",
+    "alignment",
+    "timing",
+)
 """The columns that decide a schedule's periods (plus ``once``); rows sharing them share periods."""
 
 SERVICE_PERIOD_SCHEMA: dict[str, pl.DataType] = {
@@ -173,20 +194,23 @@ SERVICE_PERIOD_SCHEMA: dict[str, pl.DataType] = {
 def schedule_periods(items: pl.DataFrame, run_first: date, run_next: date) -> pl.DataFrame:
     """``items`` (one row per subscription item) with one row per due service period.
 
-    ``items`` has the columns of :data:`SCHEDULE_KEYS` and ``once``;
-    the output adds :data:`SERVICE_PERIOD_SCHEMA` (local dates) and drops
-    items with nothing due. Periods are computed once per distinct schedule.
+    ``items`` has the columns of :data:`SCHEDULE_KEYS` (``anchor_date``
+    defaults to ``start_date``) and ``once``; the output adds
+    :data:`SERVICE_PERIOD_SCHEMA` (local dates) and drops items with nothing
+    due. Periods are computed once per distinct schedule.
     """
+    if "anchor_date" not in items.columns:
+        items = items.with_columns(pl.col("start_date").alias("anchor_date"))
     keys = [*SCHEDULE_KEYS, "once"]
     rows = []
     for values in items.select(keys).unique().iter_rows():
-        start_date, end_date, unit, count, alignment, timing, once = values
+        start_date, end_date, anchor_date, unit, count, alignment, timing, once = values
         schedule = Schedule(
             Cadence(CadenceUnit(unit), count), Alignment(alignment), Timing(timing), once
         )
         rows.extend(
             (*values, p.start, p.end, p.active_start, p.active_end, p.days, p.active_days)
-            for p in due_periods(schedule, start_date, end_date, run_first, run_next)
+            for p in due_periods(schedule, start_date, end_date, run_first, run_next, anchor_date)
         )
     periods = pl.DataFrame(
         rows,

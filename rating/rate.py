@@ -237,10 +237,17 @@ def rate_formula(
 
 
 def _subscriptions_of(billable: pl.DataFrame, plan: Plan) -> pl.LazyFrame:
+    """The plan's billable rows; their lines span the part of the period they cover."""
     usage_due = pl.col(USAGE_DUE) if USAGE_DUE in billable.columns else pl.lit(value=True)
+    covered = [
+        pl.col(active).alias(nominal)
+        for active, nominal in (("active_start", "period_start"), ("active_end", "period_end"))
+        if active in billable.columns
+    ]
     return (
         billable.lazy()
         .filter(pl.col("plan_code") == plan.code)
+        .with_columns(covered)
         .select(*SUBSCRIPTION_KEYS, "item_quantity", "start_date", usage_due.alias(USAGE_DUE))
     )
 
