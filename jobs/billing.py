@@ -28,6 +28,7 @@ import polars as pl
 from aggregation.periods import next_month
 from jobs import adjust, store
 from jobs.catalog import Catalog, load_catalog
+from jobs.changes import changed_segments
 from jobs.contracts import Contracts, load_contracts
 from jobs.period import plan_period, rate_planned_period
 from jobs.stages import StageTimer
@@ -59,6 +60,8 @@ class RunInputs:
     subscriptions: str | Path
     store: str | Path
     """The event store that ``meter ingest`` filled."""
+    changes: str | Path | None = None
+    """Effective-dated contract changes (``jobs.changes``), if any."""
 
 
 @dataclass
@@ -92,7 +95,9 @@ def run_billing(
 def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> RunResult:
     with timer.stage("setup"):
         catalog = load_catalog(inputs.catalog)
-        contracts = load_contracts(inputs.customers, inputs.subscriptions, catalog.plans)
+        contracts = load_contracts(
+            inputs.customers, inputs.subscriptions, catalog.plans, inputs.changes
+        )
         event_store = EventStore(inputs.store)
         with store.connect(db_path) as con:
             committed = store.committed_batches(con)
@@ -177,6 +182,7 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
                     "invoices": invoices,
                     "invoice_lines": lines,
                     "quarantine": quarantine,
+                    "contract_segments": changed_segments(contracts.subscriptions, run_id),
                     **records,
                 },
             )

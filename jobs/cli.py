@@ -152,17 +152,29 @@ def ingest(catalog: str, customers: str, db: str, store: str, sources: tuple[str
 @click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
 @click.option("--customers", required=True, type=click.Path(), help="customers.csv")
 @click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
+@click.option(
+    "--changes",
+    default=None,
+    type=click.Path(),
+    help="changes.csv: effective-dated contract changes (plan, quantity, pause, terminate...).",
+)
 @_db_option
 @_store_option
 def bill(
-    period: str, catalog: str, customers: str, subscriptions: str, db: str, store: str
+    period: str,
+    catalog: str,
+    customers: str,
+    subscriptions: str,
+    changes: str | None,
+    db: str,
+    store: str,
 ) -> None:
     """Rate the stored events of one billing period; write charges and invoices to DuckDB.
 
     Reads the events `meter ingest` committed to the store. Re-running with the
     same inputs changes nothing; the write is one transaction.
     """
-    _bill(RunInputs(period, catalog, customers, subscriptions, store), db)
+    _bill(RunInputs(period, catalog, customers, subscriptions, store, changes), db)
 
 
 @cli.command()
@@ -171,10 +183,23 @@ def bill(
 @click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
 @click.option("--customers", required=True, type=click.Path(), help="customers.csv")
 @click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
+@click.option(
+    "--changes",
+    default=None,
+    type=click.Path(),
+    help="changes.csv: effective-dated contract changes (plan, quantity, pause, terminate...).",
+)
 @_db_option
 @_store_option
 def backfill(
-    first: str, last: str, catalog: str, customers: str, subscriptions: str, db: str, store: str
+    first: str,
+    last: str,
+    catalog: str,
+    customers: str,
+    subscriptions: str,
+    changes: str | None,
+    db: str,
+    store: str,
 ) -> None:
     """Bill every month from --from to --to in order, skipping months already billed.
 
@@ -189,7 +214,7 @@ def backfill(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    inputs = RunInputs(first, catalog, customers, subscriptions, store)
+    inputs = RunInputs(first, catalog, customers, subscriptions, store, changes)
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("backfill", total=None)
 

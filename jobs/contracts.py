@@ -17,11 +17,12 @@ from zoneinfo import available_timezones
 
 import polars as pl
 
+from jobs.changes import apply_changes, check_segment_overlaps, load_changes
+from jobs.csv_input import LINE, read_csv
 from schemas.errors import InputError
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "timezone")
 SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "plan_code", "start_date")
-LINE = "_line"
 MAX_LISTED = 5
 
 
@@ -30,25 +31,10 @@ class Contracts:
     customers: pl.DataFrame
     """``customer_id, name, timezone``"""
     subscriptions: pl.DataFrame
-    """``subscription_id, customer_id, plan_code, start_date, end_date, item_quantity``"""
+    """Segments of subscriptions (``jobs.changes.SEGMENT_SCHEMA``): ``subscription_id`` (the
+    segment's key), ``segment_of``, ``customer_id, plan_code, start_date, end_date,
+    item_quantity, anchor_date, paused, end_reason``; one per unchanged subscription."""
     sha256: str
-
-
-def _read_csv(path: Path, required: Collection[str]) -> tuple[pl.DataFrame, bytes]:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror})") from None
-    try:
-        frame = pl.read_csv(raw, infer_schema=False, truncate_ragged_lines=False)
-    except pl.exceptions.PolarsError as error:
-        first = str(error).strip().splitlines()[0]
-        raise InputError(f"{path}: not a readable CSV file ({first})") from None
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        raise InputError(f"{path}: missing column {missing[0]!r} (needs {', '.join(required)})")
-    frame = frame.with_columns(pl.col(pl.String).str.strip_chars())
-    return frame.with_row_index(LINE, offset=2), raw
 
 
 def _fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> None:
@@ -72,7 +58,7 @@ def _fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
 
 def load_customers(path: str | Path) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
-    frame, raw = _read_csv(path, ("customer_id",))
+    frame, raw = read_csv(path, ("customer_id",))
     if "name" not in frame.columns:
         frame = frame.with_columns(pl.col("customer_id").alias("name"))
     if "timezone" not in frame.columns:
@@ -97,7 +83,7 @@ def load_subscriptions(
     path: str | Path, customer_ids: Collection[str], plan_codes: Collection[str]
 ) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
-    frame, raw = _read_csv(path, SUBSCRIPTION_COLUMNS)
+    frame, raw = read_csv(path, SUBSCRIPTION_COLUMNS)
     for optional in ("end_date", "quantity"):
         if optional not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(optional))
@@ -166,11 +152,22 @@ def _fail_on_overlaps(frame: pl.DataFrame, path: Path) -> None:
 
 
 def load_contracts(
-    customers_path: str | Path, subscriptions_path: str | Path, plan_codes: Collection[str]
+    customers_path: str | Path,
+    subscriptions_path: str | Path,
+    plan_codes: Collection[str],
+    changes_path: str | Path | None = None,
 ) -> Contracts:
+    """Customers and subscriptions, with the effective-dated changes applied (as segments)."""
     customers, customers_raw = load_customers(customers_path)
+    customer_ids = customers["customer_id"].to_list()
     subscriptions, subscriptions_raw = load_subscriptions(
-        subscriptions_path, customers["customer_id"].to_list(), plan_codes
+        subscriptions_path, customer_ids, plan_codes
     )
-    digest = hashlib.sha256(customers_raw + b"\0" + subscriptions_raw).hexdigest()
-    return Contracts(customers.drop(LINE), subscriptions.drop(LINE), digest)
+    changes, changes_raw = ([], b"") if changes_path is None else load_changes(changes_path)
+    source = str(changes_path or "changes")
+    segments = apply_changes(subscriptions.drop(LINE), changes, customer_ids, plan_codes, source)
+    check_segment_overlaps(segments, source)
+    digest = hashlib.sha256(
+        customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw
+    ).hexdigest()
+    return Contracts(customers.drop(LINE), segments, digest)

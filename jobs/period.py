@@ -45,6 +45,7 @@ from aggregation.usage import (
     opening_state,
 )
 from jobs.catalog import Catalog
+from jobs.changes import SEGMENT_OF
 from jobs.contracts import Contracts
 from jobs.stages import StageTimer
 from meter.event_store import INGEST_BATCH_ID, EventStore, batch_of, store_schema
@@ -284,6 +285,18 @@ class RatedPeriod:
     """``events_read``, ``events_rated``, ``events_quarantined``, ``events_out_of_period``."""
 
 
+def _as_subscriptions(rated: pl.DataFrame, billable: pl.DataFrame) -> pl.DataFrame:
+    """Lines of segments (a subscription changed over time) under their subscription's id."""
+    if SEGMENT_OF not in billable.columns:
+        return rated
+    owners = billable.select("subscription_id", SEGMENT_OF).unique()
+    return (
+        rated.join(owners, on="subscription_id", how="left", maintain_order="left")
+        .with_columns(pl.col(SEGMENT_OF).alias("subscription_id"))
+        .drop(SEGMENT_OF)
+    )
+
+
 def rate_planned_period(
     plan: PeriodPlan,
     catalog: Catalog,
@@ -327,13 +340,16 @@ def rate_planned_period(
             for status in BillingStatus
         }
     with timer.stage("rate"):
-        rated = rate_period(
+        rated = _as_subscriptions(
+            rate_period(
+                plan.schedule.billable,
+                usage,
+                catalog.plans,
+                plan.first_day,
+                transactions,
+                plan.schedule.fees,
+            ),
             plan.schedule.billable,
-            usage,
-            catalog.plans,
-            plan.first_day,
-            transactions,
-            plan.schedule.fees,
         )
     quarantine = pl.concat([m.quarantine for m in measured])
     counts = {

@@ -148,3 +148,16 @@ CREATE TABLE IF NOT EXISTS period_batches (
     run_id           VARCHAR NOT NULL,
     PRIMARY KEY (billing_period, batch_id, run_id)
 );
+
+CREATE TABLE IF NOT EXISTS contract_segments (
+    run_id           VARCHAR NOT NULL,          -- the run that billed with these contracts
+    subscription_id  VARCHAR NOT NULL,          -- a subscription changed by changes.csv
+    start_date       DATE NOT NULL,             -- [start_date, end_date): local dates
+    end_date         DATE,
+    customer_id      VARCHAR NOT NULL,
+    plan_code        VARCHAR NOT NULL,
+    item_quantity    BIGINT NOT NULL,
+    paused           BOOLEAN NOT NULL,
+    end_reason       VARCHAR,                   -- the change that ended it (with its reason)
+    PRIMARY KEY (run_id, subscription_id, start_date)
+);

@@ -96,6 +96,7 @@ OUTPUT_TABLES = (
     "ingest_files",
     "period_inputs",
     "period_batches",
+    "contract_segments",
 )
 
 

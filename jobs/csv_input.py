@@ -1,0 +1,31 @@
+"""Reading the human-written CSV inputs (customers, subscriptions, changes)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+import polars as pl
+
+from schemas.errors import InputError
+
+LINE = "_line"
+"""The line of the file a row came from (the header is line 1)."""
+
+
+def read_csv(path: Path, required: Collection[str]) -> tuple[pl.DataFrame, bytes]:
+    """A CSV file as text columns (trimmed), with each row's file line in ``_line``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        frame = pl.read_csv(raw, infer_schema=False, truncate_ragged_lines=False)
+    except pl.exceptions.PolarsError as error:
+        first = str(error).strip().splitlines()[0]
+        raise InputError(f"{path}: not a readable CSV file ({first})") from None
+    missing = [name for name in required if name not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing column {missing[0]!r} (needs {', '.join(required)})")
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars())
+    return frame.with_row_index(LINE, offset=2), raw
