@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from aggregation.schedule import schedule_periods
+from aggregation.schedule import open_periods, schedule_periods
 from schemas.errors import InputError
 from schemas.events import INVOICED_PERIOD
 from schemas.tables import PLAN_ITEMS_SCHEMA, USAGE_DUE
@@ -181,6 +181,53 @@ def run_schedule(
         "active_days",
     )
     return RunSchedule(billable, fee_rows)
+
+
+def open_windows(
+    subscriptions: pl.DataFrame,
+    customers: pl.DataFrame,
+    plan_items: pl.DataFrame,
+    as_of: date,
+) -> pl.DataFrame:
+    """Usage windows of the plan periods still open at ``as_of``, up to it (a billable frame).
+
+    For each subscription active on the day before ``as_of``: the plan period
+    holding that day, covered from its start (or the subscription's) to the
+    local midnight starting ``as_of``. What progressive billing meters.
+    """
+    if "anchor_date" not in subscriptions.columns:
+        subscriptions = subscriptions.with_columns(pl.col("start_date").alias("anchor_date"))
+    items = (
+        subscriptions.join(customers.select("customer_id", "timezone"), on="customer_id")
+        .join(plan_items.filter(pl.col("charge_code").is_null()), on="plan_code")
+        .with_columns(pl.col("anchor_date").alias("_start"), pl.lit(as_of).alias("_until"))
+    )
+    day = date.fromordinal(as_of.toordinal() - 1)
+    found = _to_utc(
+        open_periods(items, day),
+        {
+            "service_start": PERIOD_START,
+            "service_end": PERIOD_END,
+            "active_from": ACTIVE_START,
+            "active_until": ACTIVE_END,
+            "_start": SUBSCRIPTION_START,
+            "_until": "_until",
+        },
+    )
+    return (
+        found.with_columns(pl.min_horizontal(ACTIVE_END, "_until").alias(ACTIVE_END))
+        .select(
+            *subscriptions.columns,
+            "timezone",
+            PERIOD_START,
+            PERIOD_END,
+            ACTIVE_START,
+            ACTIVE_END,
+            SUBSCRIPTION_START,
+            pl.lit(value=True).alias(USAGE_DUE),
+        )
+        .sort("subscription_id")
+    )
 
 
 def billable_subscriptions(

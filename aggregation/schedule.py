@@ -218,3 +218,50 @@ def schedule_periods(items: pl.DataFrame, run_first: date, run_next: date) -> pl
         orient="row",
     )
     return items.join(periods, on=keys, how="inner", nulls_equal=True)
+
+
+def open_period(
+    schedule: Schedule,
+    start_date: date,
+    end_date: date | None,
+    day: date,
+    anchor_date: date | None = None,
+) -> ServicePeriod | None:
+    """The period holding ``day``, when the subscription is active on it (else None).
+
+    >>> quarterly = Schedule(Cadence(CadenceUnit.MONTH, 3), Alignment.CALENDAR, Timing.IN_ARREARS)
+    >>> open_period(quarterly, date(2026, 8, 20), None, date(2026, 10, 14))
+    ServicePeriod(start=datetime.date(2026, 10, 1), end=datetime.date(2027, 1, 1), \
+active_start=datetime.date(2026, 10, 1), active_end=datetime.date(2027, 1, 1))
+    """
+    if day < start_date or (end_date is not None and day >= end_date):
+        return None
+    first_day = start_date if anchor_date is None else anchor_date
+    anchor = period_anchor(schedule.cadence, schedule.alignment, first_day)
+    start, end = period_bounds(
+        anchor, schedule.cadence, period_index(anchor, schedule.cadence, day)
+    )
+    active_end = end if end_date is None else min(end, end_date)
+    return ServicePeriod(start, end, max(start, start_date), active_end)
+
+
+def open_periods(items: pl.DataFrame, day: date) -> pl.DataFrame:
+    """``items`` (as for :func:`schedule_periods`) with the period holding ``day`` (if any)."""
+    keys = [key for key in SCHEDULE_KEYS if key != "timing"]
+    rows = []
+    for values in items.select(keys).unique().iter_rows():
+        start_date, end_date, anchor_date, unit, count, alignment = values
+        schedule = Schedule(
+            Cadence(CadenceUnit(unit), count), Alignment(alignment), Timing.IN_ARREARS
+        )
+        p = open_period(schedule, start_date, end_date, day, anchor_date)
+        if p is not None:
+            rows.append(
+                (*values, p.start, p.end, p.active_start, p.active_end, p.days, p.active_days)
+            )
+    periods = pl.DataFrame(
+        rows,
+        schema={**{key: items.schema[key] for key in keys}, **SERVICE_PERIOD_SCHEMA},
+        orient="row",
+    )
+    return items.join(periods, on=keys, how="inner", nulls_equal=True)

@@ -72,7 +72,8 @@ class Adjustments:
 def earlier_periods(con: duckdb.DuckDBPyConnection, period: str) -> list[EarlierPeriod]:
     """Every period billed before ``period``, with what its ratings recorded."""
     found = con.execute(
-        "SELECT DISTINCT billing_period FROM billing_runs WHERE billing_period < ? ORDER BY 1",
+        "SELECT DISTINCT billing_period FROM billing_runs "
+        "WHERE billing_period < ? AND kind = 'period' ORDER BY 1",
         [period],
     ).fetchall()
     earlier = []

@@ -34,9 +34,9 @@ from jobs.period import plan_period, rate_planned_period
 from jobs.stages import StageTimer
 from meter.event_store import EventStore
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
+from rating.progressive import progressive_credits
 from schemas.errors import RunError
 from schemas.events import QUARANTINE_SCHEMA
-from schemas.tables import ADJUSTED_PERIOD
 
 STAGES = ("setup", "read", "validate", "aggregate", "rate", "invoice", "write")
 RUN_COUNTS = (
@@ -122,10 +122,14 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
     adjustments = adjust.adjust_periods(
         earlier, catalog, contracts, event_store, committed, db_path, timer
     )
-    with timer.stage("invoice"):
+    with timer.stage("invoice"), store.connect(db_path) as con:
+        billed_early = store.progressive_lines(
+            con, current.rated["subscription_id"].unique().to_list()
+        )
         rated = pl.concat(
             [
-                current.rated.with_columns(pl.lit(None, dtype=pl.String).alias(ADJUSTED_PERIOD)),
+                current.rated,
+                progressive_credits(current.rated, billed_early),
                 adjustments.lines,
             ],
             how="vertical",
@@ -151,6 +155,7 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
             {
                 "run_id": run_id,
                 "billing_period": inputs.billing_period,
+                "kind": "period",
                 "status": "completed",
                 "started_at": started_at,
                 "finished_at": datetime.now(UTC),

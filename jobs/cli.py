@@ -27,7 +27,9 @@ from jobs.billing import RunInputs, run_billing
 from jobs.documents import write_invoice_documents
 from jobs.generate import generate as generate_data
 from jobs.ingest import IngestInputs, IngestResult, run_ingest
+from jobs.progressive import run_progressive_billing
 from jobs.report import print_backfill, print_ingest, print_summary, read_summary
+from jobs.stages import StageTimer
 from schemas.errors import InputError, MeterlineError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -148,7 +150,13 @@ def ingest(catalog: str, customers: str, db: str, store: str, sources: tuple[str
 
 
 @cli.command()
-@click.option("--period", required=True, help="Calendar month to bill, YYYY-MM.")
+@click.option("--period", default=None, help="Calendar month to close, YYYY-MM.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Instead of --period: progressive billing as of this day (YYYY-MM-DD).",
+)
 @click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
 @click.option("--customers", required=True, type=click.Path(), help="customers.csv")
 @click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
@@ -161,7 +169,8 @@ def ingest(catalog: str, customers: str, db: str, store: str, sources: tuple[str
 @_db_option
 @_store_option
 def bill(
-    period: str,
+    period: str | None,
+    as_of: str | None,
     catalog: str,
     customers: str,
     subscriptions: str,
@@ -171,10 +180,23 @@ def bill(
 ) -> None:
     """Rate the stored events of one billing period; write charges and invoices to DuckDB.
 
-    Reads the events `meter ingest` committed to the store. Re-running with the
-    same inputs changes nothing; the write is one transaction.
+    Reads the events `meter ingest` committed to the store. --period 2026-10
+    closes October (and adjusts earlier months whose inputs changed); --as-of
+    2026-10-15 invoices early the usage of plans with progressive_billing that
+    reached their level. Re-running with the same inputs changes nothing; the
+    write is one transaction.
     """
-    _bill(RunInputs(period, catalog, customers, subscriptions, store, changes), db)
+    if (period is None) == (as_of is None):
+        raise click.UsageError("give either --period YYYY-MM or --as-of YYYY-MM-DD")
+    inputs = RunInputs(period or "", catalog, customers, subscriptions, store, changes)
+    if as_of is not None:
+        with console.status("progressive billing...") as status:
+            result = run_progressive_billing(
+                inputs, as_of, db, StageTimer(on_stage=lambda s: status.update(f"{s}..."))
+            )
+        print_summary(read_summary(db, result.run_id), db, result.already_done, console)
+        return
+    _bill(inputs, db)
 
 
 @cli.command()

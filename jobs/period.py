@@ -246,10 +246,27 @@ def plan_period(
 ) -> PeriodPlan:
     """Which periods the run of ``period`` bills for these contracts, and what it must read."""
     first_day = parse_billing_period(period)
-    calendar = customer_periods(contracts.customers, first_day)
     schedule = run_schedule(
         contracts.subscriptions, contracts.customers, plan_items(catalog.plans), first_day
     )
+    calendar = customer_periods(contracts.customers, first_day)
+    return plan_reads(
+        period, first_day, calendar, schedule, catalog, contracts, event_store, committed
+    )
+
+
+def plan_reads(
+    period: str,
+    first_day: date,
+    calendar: pl.DataFrame,
+    schedule: RunSchedule,
+    catalog: Catalog,
+    contracts: Contracts,
+    event_store: EventStore,
+    committed: list[str],
+) -> PeriodPlan:
+    """The dates, files and batches rating ``schedule`` reads (``calendar``: one span per
+    customer in which an event outside every subscription is quarantined)."""
     windows = schedule.billable.filter(pl.col(USAGE_DUE))
     lifetimes = subscription_lifetimes(contracts.subscriptions, contracts.customers)
     dates = period_dates(calendar, windows) if calendar.height else []

@@ -74,7 +74,8 @@ def find_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict | None:
 
 def runs_for_period(con: duckdb.DuckDBPyConnection, billing_period: str) -> list[str]:
     rows = con.execute(
-        "SELECT run_id FROM billing_runs WHERE billing_period = ? ORDER BY run_id",
+        "SELECT run_id FROM billing_runs WHERE billing_period = ? AND kind = 'period' "
+        "ORDER BY run_id",
         [billing_period],
     ).fetchall()
     return [row[0] for row in rows]
@@ -106,27 +107,24 @@ def invoiced_periods(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def billed_lines(con: duckdb.DuckDBPyConnection, period: str, customers: list[str]) -> pl.DataFrame:
-    """What was billed for ``period`` (its own lines and every adjustment of them) to these
-    customers, summed per line key (``rating.adjustments.LINE_KEY``)."""
-    frame = query_frame(
-        con,
-        """
-        SELECT subscription_id, charge_code, period_start, dimensions, currency,
-               any_value(customer_id) AS customer_id, any_value(plan_code) AS plan_code,
-               any_value(charge_name) AS charge_name,
-               any_value(charge_position) AS charge_position,
-               any_value(charge_model) AS charge_model, any_value(meter_code) AS meter_code,
-               any_value(period_end) AS period_end,
-               sum(quantity) AS quantity, sum(event_count) AS event_count,
-               sum(amount_exact) AS amount_exact, sum(amount) AS amount
-        FROM rated_charges
-        WHERE coalesce(adjusted_period, billing_period) = ?
-          AND customer_id IN (SELECT unnest(?::VARCHAR[]))
-        GROUP BY ALL
-        """,
-        [period, customers],
-    )
+_LINE_SUMS = """
+SELECT subscription_id, charge_code, period_start, dimensions, currency,
+       any_value(customer_id) AS customer_id, any_value(plan_code) AS plan_code,
+       any_value(charge_name) AS charge_name, any_value(charge_position) AS charge_position,
+       any_value(charge_model) AS charge_model, any_value(meter_code) AS meter_code,
+       any_value(period_end) AS period_end,
+       sum(quantity) AS quantity, sum(event_count) AS event_count,
+       sum(amount_exact) AS amount_exact, sum(amount) AS amount
+FROM rated_charges JOIN billing_runs USING (run_id, billing_period)
+WHERE {where}
+GROUP BY ALL
+"""
+
+
+def _line_sums(con: duckdb.DuckDBPyConnection, where: str, params: list) -> pl.DataFrame:
+    """Rated lines summed per line key (``rating.adjustments.LINE_KEY``), with the
+    descriptive columns of one of them."""
+    frame = query_frame(con, _LINE_SUMS.format(where=where), params)
     return frame.with_columns(
         pl.col("period_start", "period_end").dt.convert_time_zone("UTC"),
         pl.col("quantity").cast(QUANTITY),
@@ -134,6 +132,27 @@ def billed_lines(con: duckdb.DuckDBPyConnection, period: str, customers: list[st
         pl.col("amount_exact").cast(AMOUNT),
         pl.col("amount").cast(ROUNDED_AMOUNT),
         pl.col("charge_position").cast(pl.Int32),
+    )
+
+
+def billed_lines(con: duckdb.DuckDBPyConnection, period: str, customers: list[str]) -> pl.DataFrame:
+    """What was billed for ``period`` (its own lines and every adjustment of them) to these
+    customers. Progressive invoices and their deduction in the period's run cancel out."""
+    return _line_sums(
+        con,
+        "coalesce(adjusted_period, billing_period) = ? "
+        "AND customer_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND kind = 'period' AND charge_model <> 'progressive_credit'",
+        [period, customers],
+    )
+
+
+def progressive_lines(con: duckdb.DuckDBPyConnection, subscriptions: list[str]) -> pl.DataFrame:
+    """What progressive runs billed to these subscriptions."""
+    return _line_sums(
+        con,
+        "kind = 'progressive' AND subscription_id IN (SELECT unnest(?::VARCHAR[]))",
+        [subscriptions],
     )
 
 

@@ -61,13 +61,16 @@ def _difference(name: str) -> pl.Expr:
     return (now - before).cast(BILLED_AMOUNTS[name]).alias(name)
 
 
-def adjustment_lines(expected: pl.DataFrame, billed: pl.DataFrame, period: str) -> pl.DataFrame:
+def adjustment_lines(
+    expected: pl.DataFrame, billed: pl.DataFrame, period: str | None
+) -> pl.DataFrame:
     """One line per key of ``expected`` or ``billed`` whose rounded amounts differ.
 
     ``expected`` holds a period's lines rated now; ``billed`` the sums of every
     line already billed for it (see :data:`LINE_KEY`), with the descriptive
     columns of one of them. Out: rated-charge columns (no run) with
-    ``adjusted_period`` set to ``period``.
+    ``adjusted_period`` set to ``period`` (None: the lines are the next part of
+    a period billed progressively, not a correction).
     """
     keep = [*LINE_KEY, *DESCRIPTIVE, *BILLED_AMOUNTS]
     joined = expected.select(keep).join(
@@ -83,7 +86,7 @@ def adjustment_lines(expected: pl.DataFrame, billed: pl.DataFrame, period: str) 
             pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
             pl.lit(None, dtype=pl.Int32).alias("prorated_days"),
             pl.lit(None, dtype=pl.Int32).alias("period_days"),
-            pl.lit(period).alias(ADJUSTED_PERIOD),
+            pl.lit(period, dtype=pl.String).alias(ADJUSTED_PERIOD),
         )
         .select(ADJUSTMENT_COLUMNS)
         .sort(LINE_KEY)

@@ -55,6 +55,7 @@ PLAN_KEYS = {
     "charges",
     "minimum_commitment",
     "discounts",
+    "progressive_billing",
 }
 
 
@@ -101,6 +102,50 @@ class Charge:
 
 
 @dataclass(frozen=True)
+class ProgressiveBilling:
+    """Invoice a plan period's usage early, once what is unbilled reaches a level.
+
+    Either ``amount`` (the usage charges' amount, in the plan's currency) or a
+    ``meter`` and its ``quantity``.
+    """
+
+    amount: Decimal | None = None
+    meter: str | None = None
+    quantity: Decimal | None = None
+
+
+def parse_progressive(
+    raw: Any, path: str, usage_meters: set[str], problems: list[str]
+) -> ProgressiveBilling | None:
+    """``progressive_billing: {amount: 1000}`` or ``{meter: api_calls, quantity: 1000000}``."""
+    if not isinstance(raw, Mapping):
+        problems.append(f"{path}: expected a mapping {{amount}} or {{meter, quantity}}")
+        return None
+    params.reject_unknown(raw, {"amount", "meter", "quantity"}, path, problems)
+    if ("amount" in raw) == ("meter" in raw or "quantity" in raw):
+        problems.append(f"{path}: give either an amount, or a meter and a quantity")
+        return None
+    if "amount" in raw:
+        amount = params.fee(raw["amount"], f"{path}.amount", problems)
+        if amount is not None and amount <= 0:
+            problems.append(f"{path}.amount: must be positive")
+            return None
+        return None if amount is None else ProgressiveBilling(amount=amount)
+    meter = raw.get("meter")
+    if meter not in usage_meters:
+        problems.append(
+            f"{path}.meter: {meter!r} is not a meter priced by this plan's usage charges "
+            f"(expected one of {sorted(usage_meters)})"
+        )
+        return None
+    quantity = params.quantity(raw.get("quantity"), f"{path}.quantity", problems)
+    if quantity is not None and quantity <= 0:
+        problems.append(f"{path}.quantity: must be positive")
+        return None
+    return None if quantity is None else ProgressiveBilling(meter=meter, quantity=quantity)
+
+
+@dataclass(frozen=True)
 class Plan:
     code: str
     name: str
@@ -113,6 +158,7 @@ class Plan:
     """The billing period of usage, formulas, minimums and (by default) recurring fees."""
     alignment: Alignment = Alignment.CALENDAR
     proration: Proration = Proration.DAILY
+    progressive: ProgressiveBilling | None = None
 
     def fee_cadence(self, charge: Charge) -> Cadence:
         return charge.cadence or self.cadence
@@ -348,6 +394,14 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
         minimum = params.fee(raw["minimum_commitment"], f"{path}.minimum_commitment", problems)
     before = len(problems)
     discounts = parse_discounts(raw.get("discounts"), f"{path}.discounts", sorted(seen), problems)
+    progressive = None
+    if "progressive_billing" in raw:
+        usage_meters = {
+            c.meter for c in valid if not c.is_formula and c.charge_model.usage_based and c.meter
+        }
+        progressive = parse_progressive(
+            raw["progressive_billing"], f"{path}.progressive_billing", usage_meters, problems
+        )
     if code is None or currency is None or period is None or None in charges:
         return None
     if alignment is None or proration is None:
@@ -355,7 +409,9 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
     if len(problems) > before or ("minimum_commitment" in raw and minimum is None):
         return None
     name = str(raw.get("name") or code)
-    return Plan(code, name, currency, valid, minimum, discounts, period, alignment, proration)
+    return Plan(
+        code, name, currency, valid, minimum, discounts, period, alignment, proration, progressive
+    )
 
 
 def per_event_meters(plans: Mapping[str, Plan]) -> set[str]:

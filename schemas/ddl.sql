@@ -4,7 +4,8 @@
 
 CREATE TABLE IF NOT EXISTS billing_runs (
     run_id               VARCHAR PRIMARY KEY,   -- run-<period>-<fingerprint of inputs>
-    billing_period       VARCHAR NOT NULL,      -- YYYY-MM
+    billing_period       VARCHAR NOT NULL,      -- YYYY-MM (a progressive run: YYYY-MM-DD)
+    kind                 VARCHAR NOT NULL,      -- period | progressive
     status               VARCHAR NOT NULL,      -- completed (a run is written whole or not at all)
     started_at           TIMESTAMPTZ NOT NULL,
     finished_at          TIMESTAMPTZ NOT NULL,
