@@ -127,7 +127,13 @@ class Row:
 
 
 def _generate(
-    out_dir: Path, events: int, files: int, duplicates: float, malformed: float, period: str
+    out_dir: Path,
+    events: int,
+    customers: int,
+    files: int,
+    duplicates: float,
+    malformed: float,
+    period: str,
 ):
     """Runs in a child process: (data, seconds, child peak RSS KiB).
 
@@ -138,6 +144,7 @@ def _generate(
     data = generate(
         out_dir,
         events,
+        customers=customers,
         files=files,
         billing_period=period,
         duplicate_share=duplicates,
@@ -283,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000_000, help="events to generate")
     parser.add_argument("--files", type=int, default=8, help="Parquet files to split them into")
     parser.add_argument(
+        "--customers",
+        type=int,
+        default=100_000,
+        help="customers, one subscription each (the bill stage: a month of 100k subscriptions)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -325,7 +338,14 @@ def _generate_month(args: argparse.Namespace, out: Path, period: str) -> Generat
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         data, seconds, rss = pool.submit(
-            _generate, out, args.events, args.files, args.duplicates, args.malformed, period
+            _generate,
+            out,
+            args.events,
+            args.customers,
+            args.files,
+            args.duplicates,
+            args.malformed,
+            period,
         ).result()
     parquet_bytes = sum(path.stat().st_size for path in data.event_files)
     print(
@@ -386,6 +406,16 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
             bare.seconds,
         )
     if billed is not None:
+        wall = bill_rows[-1]
+        assert wall is not None
+        peak = wall.memory.stage_peak if wall.memory is not None else None
+        print(
+            f"\nbill stage: a month of {args.customers:,} subscriptions and {events:,} events "
+            f"billed in {wall.seconds:.2f} s ({events / wall.seconds:,.0f} events/s), "
+            f"{billed.counts['invoice_count']:,} invoices, "
+            f"{billed.counts['rated_charge_count']:,} rated charges, peak RSS "
+            + (f"{peak:,} KiB" if peak is not None else "not measured")
+        )
         rating = sum(billed.seconds.get(stage, 0.0) for stage in RATE_STAGES)
         print_table(
             "the rate stage (aggregate + rate of the billing run above, every model active):",
