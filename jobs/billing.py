@@ -34,6 +34,7 @@ from jobs.period import plan_period, rate_planned_period
 from jobs.stages import StageTimer
 from meter.event_store import EventStore
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
+from rating.plan import price_changes
 from rating.progressive import progressive_credits
 from schemas.errors import RunError
 from schemas.events import QUARANTINE_SCHEMA
@@ -96,7 +97,11 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
     with timer.stage("setup"):
         catalog = load_catalog(inputs.catalog)
         contracts = load_contracts(
-            inputs.customers, inputs.subscriptions, catalog.plans, inputs.changes
+            inputs.customers,
+            inputs.subscriptions,
+            catalog.plans,
+            inputs.changes,
+            price_changes(catalog.plans),
         )
         event_store = EventStore(inputs.store)
         with store.connect(db_path) as con:

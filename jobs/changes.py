@@ -31,7 +31,7 @@ on one day, resume without pause, an unknown plan, customer or change.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
@@ -197,19 +197,21 @@ def apply_changes(
     customer_ids: Collection[str],
     plan_codes: Collection[str],
     source: str = "changes.csv",
+    replacements: Mapping[str, tuple[str, date]] | None = None,
 ) -> pl.DataFrame:
     """Subscriptions as segments (``SEGMENT_SCHEMA``); one segment each when unchanged.
 
+    ``replacements`` are the catalog's price-list changes (plan -> (new plan,
+    from)): a subscription on a replaced plan on that day moves to the new one.
     The loop runs over the changed subscriptions only.
     """
+    replacements = replacements or {}
     plain = subscriptions.with_columns(
         pl.col("subscription_id").alias(SEGMENT_OF),
         pl.col("start_date").alias("anchor_date"),
         pl.lit(value=False).alias("paused"),
         pl.lit(None, dtype=pl.String).alias("end_reason"),
     ).select(list(SEGMENT_SCHEMA))
-    if not changes:
-        return plain
     by_id = {row["subscription_id"]: row for row in subscriptions.iter_rows(named=True)}
     grouped: dict[str, list[Change]] = {}
     problems = []
@@ -217,55 +219,19 @@ def apply_changes(
         if change.subscription_id not in by_id:
             problems.append(f"line {change.line}: unknown subscription {change.subscription_id!r}")
         grouped.setdefault(change.subscription_id, []).append(change)
+    repriced = subscriptions.filter(pl.col("plan_code").is_in(list(replacements)))
+    for sub_id in repriced["subscription_id"]:
+        grouped.setdefault(sub_id, [])
+    if not grouped:
+        return plain
     rows = []
     for sub_id, sub_changes in sorted(grouped.items()):
-        if sub_id not in by_id:
-            continue
-        row = by_id[sub_id]
-        start: date = row["start_date"]
-        state = _State(
-            row["customer_id"], row["plan_code"], row["item_quantity"], False, row["end_date"]
-        )
-        seg_start, segment = start, 0
-        ordered = sorted(sub_changes, key=lambda c: (c.effective, c.line))
-        for previous, change in zip([None, *ordered], ordered, strict=False):
-            where = f"line {change.line}: {change.kind.value} of {sub_id} on {change.effective}"
-            if previous is not None and previous.effective == change.effective:
-                problems.append(f"{where}: overlaps the change on line {previous.line} (same day)")
-                continue
-            if change.effective <= start:
-                problems.append(f"{where}: on or before its start {start.isoformat()}")
-                continue
-            if state.end is not None and change.effective >= state.end:
-                problems.append(f"{where}: the subscription ends on {state.end.isoformat()}")
-                continue
-            after, problem = _apply(state, change, customer_ids, plan_codes)
-            if problem is not None:
-                problems.append(f"{where}: {problem}")
-                continue
-            if change.kind is ChangeKind.TERMINATE:
-                state = after  # only the end moves: the segment goes on until then
-                continue
-            key = sub_id if segment == 0 else f"{sub_id}@{seg_start.isoformat()}"
-            rows.append(_segment(key, sub_id, state, seg_start, change.effective, start, change))
-            state, seg_start, segment = after, change.effective, segment + 1
-        key = sub_id if segment == 0 else f"{sub_id}@{seg_start.isoformat()}"
-        terminations = [c for c in ordered if c.kind is ChangeKind.TERMINATE]
-        last = terminations[-1] if terminations and state.end != row["end_date"] else None
-        rows.append(
-            (
-                key,
-                sub_id,
-                state.customer_id,
-                state.plan_code,
-                seg_start,
-                state.end,
-                state.quantity,
-                start,
-                state.paused,
-                None if last is None else _reason(last),
+        if sub_id in by_id:
+            rows.extend(
+                _segments(
+                    by_id[sub_id], sub_changes, customer_ids, plan_codes, replacements, problems
+                )
             )
-        )
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise InputError(f"{source}: " + "; ".join(problems[:5]) + more)
@@ -275,14 +241,87 @@ def apply_changes(
     )
 
 
+PRICE_LIST = "price list change"
+
+
+def _segments(
+    row: dict,
+    sub_changes: list[Change],
+    customer_ids: Collection[str],
+    plan_codes: Collection[str],
+    replacements: Mapping[str, tuple[str, date]],
+    problems: list[str],
+) -> list[tuple]:
+    """One subscription's segments: its explicit changes and the price-list moves between."""
+    sub_id: str = row["subscription_id"]
+    start: date = row["start_date"]
+    state = _State(
+        row["customer_id"], row["plan_code"], row["item_quantity"], False, row["end_date"]
+    )
+    rows: list[tuple] = []
+    seg_start = start
+
+    def key() -> str:
+        return sub_id if not rows else f"{sub_id}@{seg_start.isoformat()}"
+
+    def reprice(until: date | None) -> None:
+        nonlocal state, seg_start
+        while state.plan_code in replacements:
+            target, day = replacements[state.plan_code]
+            if until is not None and day >= until:
+                return
+            if state.end is not None and day >= state.end:
+                return
+            if day > seg_start:
+                rows.append(_row(key(), sub_id, state, seg_start, day, start, PRICE_LIST))
+                seg_start = day
+            # From its first day on, a segment on a replaced plan is on the new one.
+            state = replace(state, plan_code=target)
+
+    ordered = sorted(sub_changes, key=lambda c: (c.effective, c.line))
+    for previous, change in zip([None, *ordered], ordered, strict=False):
+        where = f"line {change.line}: {change.kind.value} of {sub_id} on {change.effective}"
+        if previous is not None and previous.effective == change.effective:
+            problems.append(f"{where}: overlaps the change on line {previous.line} (same day)")
+            continue
+        if change.effective <= start:
+            problems.append(f"{where}: on or before its start {start.isoformat()}")
+            continue
+        if state.end is not None and change.effective >= state.end:
+            problems.append(f"{where}: the subscription ends on {state.end.isoformat()}")
+            continue
+        reprice(change.effective)
+        after, problem = _apply(state, change, customer_ids, plan_codes)
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
+            continue
+        if change.kind is ChangeKind.TERMINATE:
+            state = after  # only the end moves: the segment goes on until then
+            continue
+        rows.append(_row(key(), sub_id, state, seg_start, change.effective, start, _reason(change)))
+        state, seg_start = after, change.effective
+    reprice(None)
+    terminations = [c for c in ordered if c.kind is ChangeKind.TERMINATE]
+    last = terminations[-1] if terminations and state.end != row["end_date"] else None
+    reason = None if last is None else _reason(last)
+    rows.append(_row(key(), sub_id, state, seg_start, state.end, start, reason))
+    return rows
+
+
 def _reason(change: Change) -> str:
     return change.kind.value + (f": {change.reason}" if change.reason else "")
 
 
-def _segment(
-    key: str, sub_id: str, state: _State, start: date, end: date, anchor: date, change: Change
+def _row(
+    key: str,
+    sub_id: str,
+    state: _State,
+    start: date,
+    end: date | None,
+    anchor: date,
+    reason: str | None,
 ) -> tuple:
-    """The segment ``[start, end)`` in ``state``, ended by ``change``."""
+    """The segment ``[start, end)`` in ``state``, ended for ``reason``."""
     return (
         key,
         sub_id,
@@ -293,7 +332,7 @@ def _segment(
         state.quantity,
         anchor,
         state.paused,
-        _reason(change),
+        reason,
     )
 
 

@@ -10,8 +10,9 @@ the customer's timezone.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -156,8 +157,10 @@ def load_contracts(
     subscriptions_path: str | Path,
     plan_codes: Collection[str],
     changes_path: str | Path | None = None,
+    replacements: Mapping[str, tuple[str, date]] | None = None,
 ) -> Contracts:
-    """Customers and subscriptions, with the effective-dated changes applied (as segments)."""
+    """Customers and subscriptions, with the effective-dated changes (``changes_path``) and
+    the catalog's price-list changes (``replacements``) applied, as segments."""
     customers, customers_raw = load_customers(customers_path)
     customer_ids = customers["customer_id"].to_list()
     subscriptions, subscriptions_raw = load_subscriptions(
@@ -165,7 +168,9 @@ def load_contracts(
     )
     changes, changes_raw = ([], b"") if changes_path is None else load_changes(changes_path)
     source = str(changes_path or "changes")
-    segments = apply_changes(subscriptions.drop(LINE), changes, customer_ids, plan_codes, source)
+    segments = apply_changes(
+        subscriptions.drop(LINE), changes, customer_ids, plan_codes, source, replacements
+    )
     check_segment_overlaps(segments, source)
     digest = hashlib.sha256(
         customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw

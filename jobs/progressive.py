@@ -38,7 +38,7 @@ from jobs.stages import StageTimer
 from meter.event_store import EventStore
 from rating.adjustments import adjustment_lines
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
-from rating.plan import plan_items
+from rating.plan import plan_items, price_changes
 from rating.progressive import crossing
 from schemas.errors import InputError
 from schemas.tables import FEE_PERIOD_SCHEMA
@@ -67,7 +67,11 @@ def _run(
     with timer.stage("setup"):
         catalog = load_catalog(inputs.catalog)
         contracts = load_contracts(
-            inputs.customers, inputs.subscriptions, catalog.plans, inputs.changes
+            inputs.customers,
+            inputs.subscriptions,
+            catalog.plans,
+            inputs.changes,
+            price_changes(catalog.plans),
         )
         plans = {code: plan for code, plan in catalog.plans.items() if plan.progressive}
         if not plans:

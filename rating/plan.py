@@ -11,6 +11,7 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -56,6 +57,7 @@ PLAN_KEYS = {
     "minimum_commitment",
     "discounts",
     "progressive_billing",
+    "replaced_by",
 }
 
 
@@ -159,6 +161,9 @@ class Plan:
     alignment: Alignment = Alignment.CALENDAR
     proration: Proration = Proration.DAILY
     progressive: ProgressiveBilling | None = None
+    replaced_by: tuple[str, date] | None = None
+    """A price-list change: every subscription on this plan moves to that plan from that
+    day (``replaced_by: {plan: pro_2027, from: 2027-01-01}``)."""
 
     def fee_cadence(self, charge: Charge) -> Cadence:
         return charge.cadence or self.cadence
@@ -402,6 +407,7 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
         progressive = parse_progressive(
             raw["progressive_billing"], f"{path}.progressive_billing", usage_meters, problems
         )
+    replaced_by = _replacement(raw.get("replaced_by"), f"{path}.replaced_by", code, problems)
     if code is None or currency is None or period is None or None in charges:
         return None
     if alignment is None or proration is None:
@@ -409,9 +415,44 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
     if len(problems) > before or ("minimum_commitment" in raw and minimum is None):
         return None
     name = str(raw.get("name") or code)
+    if "replaced_by" in raw and replaced_by is None:
+        return None
     return Plan(
-        code, name, currency, valid, minimum, discounts, period, alignment, proration, progressive
+        code,
+        name,
+        currency,
+        valid,
+        minimum,
+        discounts,
+        period,
+        alignment,
+        proration,
+        progressive,
+        replaced_by,
     )
+
+
+def _replacement(
+    raw: Any, path: str, code: str | None, problems: list[str]
+) -> tuple[str, date] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"plan", "from"}:
+        problems.append(f"{path}: expected {{plan: <plan code>, from: <YYYY-MM-DD>}}")
+        return None
+    target, day = raw["plan"], raw["from"]
+    if isinstance(day, str):
+        try:
+            day = date.fromisoformat(day)
+        except ValueError:
+            day = None
+    if not isinstance(day, date):
+        problems.append(f"{path}.from: {raw['from']!r} is not a date (YYYY-MM-DD)")
+        return None
+    if not isinstance(target, str) or target == code:
+        problems.append(f"{path}.plan: expected another plan's code")
+        return None
+    return target, day
 
 
 def per_event_meters(plans: Mapping[str, Plan]) -> set[str]:
@@ -441,6 +482,30 @@ def check_charge_meters(
                 )
 
 
+def check_replacements(plans: Mapping[str, Plan], problems: list[str]) -> None:
+    """A price-list change names a known plan, and no chain of them comes back to its start."""
+    for code, plan in plans.items():
+        if plan.replaced_by is None:
+            continue
+        target = plan.replaced_by[0]
+        if target not in plans:
+            problems.append(f"plans.{code}.replaced_by.plan: unknown plan {target!r}")
+            continue
+        seen, current = [code], target
+        while current in plans and plans[current].replaced_by is not None:
+            if current in seen:
+                chain = " -> ".join([*seen, current])
+                problems.append(f"plans.{code}.replaced_by: the plans replace each other: {chain}")
+                break
+            seen.append(current)
+            current = plans[current].replaced_by[0]  # type: ignore[index]
+
+
+def price_changes(plans: Mapping[str, Plan]) -> dict[str, tuple[str, date]]:
+    """Plan code -> (the plan replacing it, from which day)."""
+    return {code: plan.replaced_by for code, plan in plans.items() if plan.replaced_by}
+
+
 def parse_plans(raw: Any, meter_codes: set[str], problems: list[str]) -> dict[str, Plan]:
     """Every plan of the catalog, or problems naming each bad path."""
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
@@ -454,6 +519,7 @@ def parse_plans(raw: Any, meter_codes: set[str], problems: list[str]) -> dict[st
         if plan.code in plans:
             problems.append(f"plans[{index}].code: duplicate plan code {plan.code!r}")
         plans[plan.code] = plan
+    check_replacements(plans, problems)
     return plans
 
 
