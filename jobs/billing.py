@@ -63,6 +63,9 @@ class RunInputs:
     """The event store that ``meter ingest`` filled."""
     changes: str | Path | None = None
     """Effective-dated contract changes (``jobs.changes``), if any."""
+    draft: bool = False
+    """Write the invoices as drafts: a later run of the period replaces them, until
+    ``meter issue`` (or a run that is not a draft) issues them."""
 
 
 @dataclass
@@ -111,14 +114,28 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
     with store.connect(db_path) as con:
         done = store.find_run(con, run_id)
         if done is not None:
+            if done["status"] == "draft" and not inputs.draft:
+                store.issue_run(con, run_id)
             counts = {name: int(done[name]) for name in RUN_COUNTS}
             return RunResult(run_id, inputs.billing_period, str(db_path), True, counts)
-        previous_runs = store.runs_for_period(con, inputs.billing_period)
+        drafts = dict(store.draft_runs(con, inputs.billing_period))
+        previous_runs = [
+            run
+            for run in store.runs_for_period(con, inputs.billing_period)
+            if run not in drafts.values()
+        ]
         if previous_runs:
             raise RunError(
                 f"billing period {inputs.billing_period} was already billed by {previous_runs[0]} "
                 "from different inputs; its invoices are issued and are never rewritten: "
                 "the differences are billed as adjustments by the next period's run"
+            )
+        pending = [period for period, _ in store.draft_runs(con) if period < inputs.billing_period]
+        if pending:
+            raise RunError(
+                f"billing period {pending[0]} is still a draft: issue it "
+                f"(meter issue --period {pending[0]}) or bill it again before billing "
+                f"{inputs.billing_period}"
             )
         earlier = adjust.earlier_periods(con, inputs.billing_period)
 
@@ -144,7 +161,7 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
         lines = build_invoice_lines(rated, invoice_numbers(rated, inputs.billing_period))
         invoices = build_invoices(
             lines, contracts.customers, inputs.billing_period, next_month(plan.first_day)
-        )
+        ).with_columns(pl.lit("draft" if inputs.draft else "issued").alias("status"))
         quarantine = current.quarantine.select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA)
 
     counts = {
@@ -161,7 +178,7 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
                 "run_id": run_id,
                 "billing_period": inputs.billing_period,
                 "kind": "period",
-                "status": "completed",
+                "status": "draft" if inputs.draft else "completed",
                 "started_at": started_at,
                 "finished_at": datetime.now(UTC),
                 "catalog_sha256": catalog.sha256,
@@ -195,5 +212,6 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
                     "contract_segments": changed_segments(contracts.subscriptions, run_id),
                     **records,
                 },
+                discard_draft=drafts.get(inputs.billing_period),
             )
     return RunResult(run_id, inputs.billing_period, str(db_path), False, counts, timer.seconds)

@@ -22,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from jobs import store as store_module
 from jobs.backfill import run_backfill
 from jobs.billing import RunInputs, run_billing
 from jobs.documents import write_invoice_documents
@@ -166,6 +167,11 @@ def ingest(catalog: str, customers: str, db: str, store: str, sources: tuple[str
     type=click.Path(),
     help="changes.csv: effective-dated contract changes (plan, quantity, pause, terminate...).",
 )
+@click.option(
+    "--draft",
+    is_flag=True,
+    help="Write draft invoices: billing the period again replaces them, until `meter issue`.",
+)
 @_db_option
 @_store_option
 def bill(
@@ -175,6 +181,7 @@ def bill(
     customers: str,
     subscriptions: str,
     changes: str | None,
+    draft: bool,
     db: str,
     store: str,
 ) -> None:
@@ -188,7 +195,7 @@ def bill(
     """
     if (period is None) == (as_of is None):
         raise click.UsageError("give either --period YYYY-MM or --as-of YYYY-MM-DD")
-    inputs = RunInputs(period or "", catalog, customers, subscriptions, store, changes)
+    inputs = RunInputs(period or "", catalog, customers, subscriptions, store, changes, draft)
     if as_of is not None:
         with console.status("progressive billing...") as status:
             result = run_progressive_billing(
@@ -197,6 +204,25 @@ def bill(
         print_summary(read_summary(db, result.run_id), db, result.already_done, console)
         return
     _bill(inputs, db)
+
+
+@cli.command()
+@click.option("--period", required=True, help="Billing period whose draft invoices to issue.")
+@_db_option
+def issue(period: str, db: str) -> None:
+    """Issue the draft invoices of a billing period (`meter bill --draft`).
+
+    Issued invoices are never changed again; later differences are billed as
+    adjustments by the next period's run.
+    """
+    if not Path(db).is_file():
+        raise InputError(f"{db}: no such database (run `meter bill` first)")
+    with store_module.exclusive(db), store_module.connect(db) as con:
+        drafts = store_module.draft_runs(con, period)
+        if not drafts:
+            raise InputError(f"billing period {period} has no draft invoices to issue")
+        issued = store_module.issue_run(con, drafts[0][1])
+    console.print(f"Issued {issued:,} invoice(s) of {period} ({drafts[0][1]}).")
 
 
 @cli.command()

@@ -156,13 +156,70 @@ def progressive_lines(con: duckdb.DuckDBPyConnection, subscriptions: list[str]) 
     )
 
 
-def write_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
-    """Append rows to several tables in one transaction: all of it lands, or none."""
+RUN_TABLES = (
+    "billing_runs",
+    "rated_charges",
+    "invoices",
+    "invoice_lines",
+    "quarantine",
+    "period_inputs",
+    "period_batches",
+    "contract_segments",
+)
+"""The tables whose rows belong to a billing run (by ``run_id``)."""
+
+
+def draft_runs(con: duckdb.DuckDBPyConnection, period: str | None = None) -> list[tuple[str, str]]:
+    """``(billing_period, run_id)`` of the draft runs (of one period, if given)."""
+    rows = con.execute(
+        "SELECT billing_period, run_id FROM billing_runs WHERE status = 'draft' "
+        "AND (? IS NULL OR billing_period = ?) ORDER BY 1",
+        [period, period],
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def issue_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """Turn a draft run's invoices into issued ones (the only change an invoice ever sees)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        count = con.execute(
+            "UPDATE invoices SET status = 'issued' WHERE run_id = ? AND status = 'draft'", [run_id]
+        ).fetchone()
+        con.execute(
+            "UPDATE billing_runs SET status = 'completed' WHERE run_id = ? AND status = 'draft'",
+            [run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(count[0]) if count else 0
+
+
+def write_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, pl.DataFrame],
+    discard_draft: str | None = None,
+) -> None:
+    """Append rows to several tables in one transaction: all of it lands, or none.
+
+    ``discard_draft``: a draft run whose rows this write replaces, in the same
+    transaction (only a draft is ever removed).
+    """
     unknown = set(tables) - set(OUTPUT_TABLES)
     if unknown:
         raise ValueError(f"not output tables: {sorted(unknown)}")
     con.execute("BEGIN TRANSACTION")
     try:
+        if discard_draft is not None:
+            found = con.execute(
+                "SELECT status FROM billing_runs WHERE run_id = ?", [discard_draft]
+            ).fetchone()
+            if found is None or found[0] != "draft":
+                raise RunError(f"{discard_draft} is not a draft run: its invoices stay as issued")
+            for name in RUN_TABLES:
+                con.execute(f"DELETE FROM {name} WHERE run_id = ?", [discard_draft])
         for name in OUTPUT_TABLES:
             frame = tables.get(name)
             if frame is None or frame.is_empty():

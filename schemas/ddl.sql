@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS billing_runs (
     run_id               VARCHAR PRIMARY KEY,   -- run-<period>-<fingerprint of inputs>
     billing_period       VARCHAR NOT NULL,      -- YYYY-MM (a progressive run: YYYY-MM-DD)
     kind                 VARCHAR NOT NULL,      -- period | progressive
-    status               VARCHAR NOT NULL,      -- completed (a run is written whole or not at all)
+    status               VARCHAR NOT NULL,      -- draft | completed (written whole or not at all)
     started_at           TIMESTAMPTZ NOT NULL,
     finished_at          TIMESTAMPTZ NOT NULL,
     catalog_sha256       VARCHAR NOT NULL,
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS invoices (
     period_start    TIMESTAMPTZ NOT NULL,
     period_end      TIMESTAMPTZ NOT NULL,
     issue_date      DATE NOT NULL,
-    status          VARCHAR NOT NULL,           -- issued: never updated afterwards
+    status          VARCHAR NOT NULL,           -- draft, then issued: never changed again
     line_count      INTEGER NOT NULL,
     subtotal        DECIMAL(38,4) NOT NULL,     -- sum of line amounts, exactly
     total           DECIMAL(38,4) NOT NULL      -- subtotal + taxes (none yet)

@@ -36,7 +36,7 @@ from jobs import store
 
 original_write = store.write_tables
 
-def write_tables(con, tables):
+def write_tables(con, tables, **kwargs):
     exported = []
     to_arrow = pl.DataFrame.to_arrow
     def dying_to_arrow(self, *args, **kwargs):
@@ -45,7 +45,7 @@ def write_tables(con, tables):
             os._exit(137)
         return to_arrow(self, *args, **kwargs)
     pl.DataFrame.to_arrow = dying_to_arrow
-    original_write(con, tables)
+    original_write(con, tables, **kwargs)
 
 store.write_tables = write_tables
 from jobs.cli import main
