@@ -219,8 +219,9 @@ def apply_changes(
         if change.subscription_id not in by_id:
             problems.append(f"line {change.line}: unknown subscription {change.subscription_id!r}")
         grouped.setdefault(change.subscription_id, []).append(change)
-    repriced = subscriptions.filter(pl.col("plan_code").is_in(list(replacements)))
-    for sub_id in repriced["subscription_id"]:
+    trials = pl.col("trial_days") > 0 if "trial_days" in subscriptions.columns else False
+    implicit = subscriptions.filter(pl.col("plan_code").is_in(list(replacements)) | trials)
+    for sub_id in implicit["subscription_id"]:
         grouped.setdefault(sub_id, [])
     if not grouped:
         return plain
@@ -255,14 +256,28 @@ def _segments(
     """One subscription's segments: its explicit changes and the price-list moves between."""
     sub_id: str = row["subscription_id"]
     start: date = row["start_date"]
+    trial_days = row.get("trial_days") or 0
     state = _State(
-        row["customer_id"], row["plan_code"], row["item_quantity"], False, row["end_date"]
+        row["customer_id"], row["plan_code"], row["item_quantity"], trial_days > 0, row["end_date"]
+    )
+    trial_end: date | None = (
+        date.fromordinal(start.toordinal() + trial_days) if trial_days else None
     )
     rows: list[tuple] = []
     seg_start = start
 
     def key() -> str:
         return sub_id if not rows else f"{sub_id}@{seg_start.isoformat()}"
+
+    def end_trial(until: date | None) -> None:
+        """A trial is a first segment without recurring fees (usage is billed)."""
+        nonlocal state, seg_start, trial_end
+        if trial_end is None or not state.paused or (until is not None and trial_end > until):
+            return
+        if state.end is None or trial_end < state.end:
+            rows.append(_row(key(), sub_id, state, seg_start, trial_end, start, "trial"))
+            state, seg_start = replace(state, paused=False), trial_end
+        trial_end = None
 
     def reprice(until: date | None) -> None:
         nonlocal state, seg_start
@@ -290,6 +305,7 @@ def _segments(
         if state.end is not None and change.effective >= state.end:
             problems.append(f"{where}: the subscription ends on {state.end.isoformat()}")
             continue
+        end_trial(change.effective)
         reprice(change.effective)
         after, problem = _apply(state, change, customer_ids, plan_codes)
         if problem is not None:
@@ -298,8 +314,11 @@ def _segments(
         if change.kind is ChangeKind.TERMINATE:
             state = after  # only the end moves: the segment goes on until then
             continue
+        if change.kind is ChangeKind.RESUME:
+            trial_end = None  # resuming during a trial ends it early
         rows.append(_row(key(), sub_id, state, seg_start, change.effective, start, _reason(change)))
         state, seg_start = after, change.effective
+    end_trial(None)
     reprice(None)
     terminations = [c for c in ordered if c.kind is ChangeKind.TERMINATE]
     last = terminations[-1] if terminations and state.end != row["end_date"] else None

@@ -85,7 +85,7 @@ def load_subscriptions(
 ) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
     frame, raw = read_csv(path, SUBSCRIPTION_COLUMNS)
-    for optional in ("end_date", "quantity"):
+    for optional in ("end_date", "quantity", "trial_days"):
         if optional not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(optional))
     for column in SUBSCRIPTION_COLUMNS:
@@ -114,6 +114,7 @@ def load_subscriptions(
         _date("start_date"),
         _date("end_date"),
         pl.col("quantity").fill_null("1").cast(pl.Int64, strict=False).alias("item_quantity"),
+        pl.col("trial_days").fill_null("0").cast(pl.Int64, strict=False).alias("trial"),
     )
     _fail_on(
         frame,
@@ -128,7 +129,14 @@ def load_subscriptions(
         path,
     )
     _fail_on_overlaps(frame, path)
-    return frame.select(LINE, *SUBSCRIPTION_COLUMNS, "end_date", "item_quantity"), raw
+    _fail_on(
+        frame,
+        pl.col("trial").is_null() | (pl.col("trial") < 0),
+        pl.format("trial_days {} is not a whole number of days", pl.col("trial_days")),
+        path,
+    )
+    frame = frame.with_columns(pl.col("trial").alias("trial_days"))
+    return frame.select(LINE, *SUBSCRIPTION_COLUMNS, "end_date", "item_quantity", "trial_days"), raw
 
 
 def _fail_on_overlaps(frame: pl.DataFrame, path: Path) -> None:

@@ -213,3 +213,63 @@ def test_every_event_is_rated_once(db: Path):
         "FROM billing_runs ORDER BY 1",
     )
     assert runs[0] == ("2026-10", 5, 5, 0)
+
+
+@pytest.mark.integration
+def test_a_trial_bills_no_fee_until_it_ends(tmp_path: Path):
+    """s-t starts 1 Oct with a 14-day trial: no fee for 1-14 Oct, then 31 x 17/31 = 17.00;
+    its call on 5 Oct (in the trial) is billed, 1.00. s-u's trial of 40 days from 1 Oct
+    ends on 10 Nov: October no fee; November from the 10th, 21 of 30 days, 31 x 21/30 = 21.70."""
+    for name, text in (
+        ("catalog.yaml", CATALOG),
+        ("customers.csv", "customer_id,name,timezone\nt,T,UTC\nu,U,UTC\n"),
+        (
+            "subscriptions.csv",
+            "subscription_id,customer_id,plan_code,start_date,trial_days\n"
+            "s-t,t,basic,2026-10-01,14\ns-u,u,basic,2026-10-01,40\n",
+        ),
+    ):
+        (tmp_path / name).write_text(text)
+    (tmp_path / "events").mkdir()
+    pl.DataFrame(
+        {
+            "event_id": ["t1"],
+            "customer_id": ["t"],
+            "event_type": ["call"],
+            "timestamp": [datetime(2026, 10, 5, tzinfo=UTC)],
+        }
+    ).write_parquet(tmp_path / "events" / "calls.parquet")
+    db = tmp_path / "out.duckdb"
+    run_ingest(
+        IngestInputs(
+            [str(tmp_path / "events")], tmp_path / "catalog.yaml", tmp_path / "customers.csv"
+        ),
+        tmp_path / "store",
+        db,
+    )
+    for period in ("2026-10", "2026-11"):
+        inputs = RunInputs(
+            period,
+            tmp_path / "catalog.yaml",
+            tmp_path / "customers.csv",
+            tmp_path / "subscriptions.csv",
+            tmp_path / "store",
+        )
+        run_billing(inputs, db)
+    totals = query(db, "SELECT billing_period, customer_id, total FROM invoices ORDER BY 1, 2")
+    assert totals == [
+        ("2026-10", "t", D("18.00")),
+        ("2026-10", "u", D("0.00")),
+        ("2026-11", "t", D("31.00")),
+        ("2026-11", "u", D("21.70")),
+    ]
+    assert query(
+        db,
+        "SELECT subscription_id, strftime(end_date, '%m-%d'), paused, end_reason "
+        "FROM contract_segments WHERE run_id LIKE 'run-2026-11-%' ORDER BY ALL",
+    ) == [
+        ("s-t", "10-15", True, "trial"),
+        ("s-t", None, False, None),
+        ("s-u", "11-10", True, "trial"),
+        ("s-u", None, False, None),
+    ]
