@@ -78,6 +78,48 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def load_run_inputs(inputs: RunInputs) -> tuple[Catalog, Contracts]:
+    """The catalog, and the contracts with their changes and price-list changes applied."""
+    catalog = load_catalog(inputs.catalog)
+    contracts = load_contracts(
+        inputs.customers,
+        inputs.subscriptions,
+        catalog.plans,
+        inputs.changes,
+        price_changes(catalog.plans),
+    )
+    return catalog, contracts
+
+
+def run_record(
+    run_id: str,
+    billing_period: str,
+    kind: str,
+    status: str,
+    started_at: datetime,
+    catalog: Catalog,
+    contracts: Contracts,
+    batches: list[str],
+    counts: dict[str, int],
+) -> pl.DataFrame:
+    """The ``billing_runs`` row of a run."""
+    row = {
+        "run_id": run_id,
+        "billing_period": billing_period,
+        "kind": kind,
+        "status": status,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        "catalog_sha256": catalog.sha256,
+        "contracts_sha256": contracts.sha256,
+        "events_sha256": hashlib.sha256("\n".join(batches).encode()).hexdigest(),
+        "ingest_batches": len(batches),
+        **counts,
+        "meterline_version": version("meterline"),
+    }
+    return pl.DataFrame([row])
+
+
 def run_identity(period: str, catalog: Catalog, contracts: Contracts, batches: list[str]) -> str:
     key = "\n".join((period, catalog.sha256, contracts.sha256, *sorted(batches)))
     return f"run-{period}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
@@ -98,14 +140,7 @@ def run_billing(
 
 def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> RunResult:
     with timer.stage("setup"):
-        catalog = load_catalog(inputs.catalog)
-        contracts = load_contracts(
-            inputs.customers,
-            inputs.subscriptions,
-            catalog.plans,
-            inputs.changes,
-            price_changes(catalog.plans),
-        )
+        catalog, contracts = load_run_inputs(inputs)
         event_store = EventStore(inputs.store)
         with store.connect(db_path) as con:
             committed = store.committed_batches(con)
@@ -172,23 +207,16 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
         "periods_adjusted": adjustments.periods,
         "adjustment_count": adjustments.lines.height,
     }
-    run_row = pl.DataFrame(
-        [
-            {
-                "run_id": run_id,
-                "billing_period": inputs.billing_period,
-                "kind": "period",
-                "status": "draft" if inputs.draft else "completed",
-                "started_at": started_at,
-                "finished_at": datetime.now(UTC),
-                "catalog_sha256": catalog.sha256,
-                "contracts_sha256": contracts.sha256,
-                "events_sha256": hashlib.sha256("\n".join(plan.batches).encode()).hexdigest(),
-                "ingest_batches": len(plan.batches),
-                **counts,
-                "meterline_version": version("meterline"),
-            }
-        ]
+    run_row = run_record(
+        run_id,
+        inputs.billing_period,
+        "period",
+        "draft" if inputs.draft else "completed",
+        started_at,
+        catalog,
+        contracts,
+        plan.batches,
+        counts,
     )
     records = adjust.period_records(
         run_id,

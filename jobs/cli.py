@@ -8,6 +8,7 @@ exits 1. ``meter --debug ...`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -57,14 +59,20 @@ def cli(debug: bool) -> None:
     _Settings.debug = debug
 
 
-def _ingest(inputs: IngestInputs, store: str, db: str) -> IngestResult:
+def _progress(*extra: ProgressColumn) -> Progress:
+    """A transient progress bar: what is running, the bar, done of total, time taken."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *extra,
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    return Progress(*columns, console=console, transient=True)
+
+
+def _ingest(inputs: IngestInputs, store: str, db: str) -> IngestResult:
+    with _progress() as progress:
         task = progress.add_task("ingesting", total=None)
 
         def on_file(source: str, index: int, total: int) -> None:
@@ -86,6 +94,29 @@ def _bill(inputs: RunInputs, db: str) -> None:
 
 
 _db_option = click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file.")
+
+
+def _contract_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The inputs of a billing run: catalog, customers, subscriptions and their changes."""
+    options = [
+        click.option(
+            "--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans)."
+        ),
+        click.option("--customers", required=True, type=click.Path(), help="customers.csv"),
+        click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv"),
+        click.option(
+            "--changes",
+            default=None,
+            type=click.Path(),
+            help="changes.csv: effective-dated contract changes (plan, quantity, pause, "
+            "terminate...).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 _store_option = click.option(
     "--store",
     default=DEFAULT_STORE,
@@ -158,15 +189,7 @@ def ingest(catalog: str, customers: str, db: str, store: str, sources: tuple[str
     default=None,
     help="Instead of --period: progressive billing as of this day (YYYY-MM-DD).",
 )
-@click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
-@click.option("--customers", required=True, type=click.Path(), help="customers.csv")
-@click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
-@click.option(
-    "--changes",
-    default=None,
-    type=click.Path(),
-    help="changes.csv: effective-dated contract changes (plan, quantity, pause, terminate...).",
-)
+@_contract_options
 @click.option(
     "--draft",
     is_flag=True,
@@ -228,15 +251,7 @@ def issue(period: str, db: str) -> None:
 @cli.command()
 @click.option("--from", "first", required=True, help="First month to bill, YYYY-MM.")
 @click.option("--to", "last", required=True, help="Last month to bill, YYYY-MM (included).")
-@click.option("--catalog", required=True, type=click.Path(), help="Catalog YAML (meters, plans).")
-@click.option("--customers", required=True, type=click.Path(), help="customers.csv")
-@click.option("--subscriptions", required=True, type=click.Path(), help="subscriptions.csv")
-@click.option(
-    "--changes",
-    default=None,
-    type=click.Path(),
-    help="changes.csv: effective-dated contract changes (plan, quantity, pause, terminate...).",
-)
+@_contract_options
 @_db_option
 @_store_option
 def backfill(
@@ -255,15 +270,8 @@ def backfill(
     where it stopped when run again. Each run also adjusts earlier months whose
     inputs changed.
     """
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     inputs = RunInputs(first, catalog, customers, subscriptions, store, changes)
-    with Progress(*columns, console=console, transient=True) as progress:
+    with _progress(TimeRemainingColumn()) as progress:
         task = progress.add_task("backfill", total=None)
 
         def on_month(period: str, index: int, total: int) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 import polars as pl
@@ -30,15 +29,13 @@ from aggregation.periods import (
     open_windows,
 )
 from jobs import store
-from jobs.billing import RUN_COUNTS, RunInputs, RunResult
-from jobs.catalog import load_catalog
-from jobs.contracts import load_contracts
+from jobs.billing import RUN_COUNTS, RunInputs, RunResult, load_run_inputs, run_record
 from jobs.period import plan_reads, rate_planned_period
 from jobs.stages import StageTimer
 from meter.event_store import EventStore
 from rating.adjustments import adjustment_lines
 from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
-from rating.plan import plan_items, price_changes
+from rating.plan import plan_items
 from rating.progressive import crossing
 from schemas.errors import InputError
 from schemas.tables import FEE_PERIOD_SCHEMA
@@ -65,14 +62,7 @@ def _run(
     inputs: RunInputs, day: date, label: str, db_path: str | Path, timer: StageTimer
 ) -> RunResult:
     with timer.stage("setup"):
-        catalog = load_catalog(inputs.catalog)
-        contracts = load_contracts(
-            inputs.customers,
-            inputs.subscriptions,
-            catalog.plans,
-            inputs.changes,
-            price_changes(catalog.plans),
-        )
+        catalog, contracts = load_run_inputs(inputs)
         plans = {code: plan for code, plan in catalog.plans.items() if plan.progressive}
         if not plans:
             raise InputError(
@@ -126,23 +116,16 @@ def _run(
         "periods_adjusted": 0,
         "adjustment_count": 0,
     }
-    run_row = pl.DataFrame(
-        [
-            {
-                "run_id": run_id,
-                "billing_period": label,
-                "kind": "progressive",
-                "status": "completed",
-                "started_at": started_at,
-                "finished_at": datetime.now(UTC),
-                "catalog_sha256": catalog.sha256,
-                "contracts_sha256": contracts.sha256,
-                "events_sha256": hashlib.sha256("\n".join(plan.batches).encode()).hexdigest(),
-                "ingest_batches": len(plan.batches),
-                **counts,
-                "meterline_version": version("meterline"),
-            }
-        ]
+    run_row = run_record(
+        run_id,
+        label,
+        "progressive",
+        "completed",
+        started_at,
+        catalog,
+        contracts,
+        plan.batches,
+        counts,
     )
     with timer.stage("write"), store.connect(db_path) as con:
         store.write_tables(
