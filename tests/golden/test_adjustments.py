@@ -25,14 +25,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
-import duckdb
-import polars as pl
 import pytest
 
-from jobs.billing import RunInputs, RunResult, run_billing
-from jobs.ingest import IngestInputs, run_ingest
+from tests.scenario import Scenario, scenario
 
 D = Decimal
 
@@ -62,63 +58,24 @@ FIRST = [
 LATE = [("a3", "a", datetime(2026, 10, 20, tzinfo=UTC))]
 
 
-class Billing:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.db = root / "out.duckdb"
-        (root / "catalog.yaml").write_text(CATALOG)
-        (root / "customers.csv").write_text(CUSTOMERS)
-        self.contracts(OPEN)
-
-    def contracts(self, rows: str) -> None:
-        (self.root / "subscriptions.csv").write_text(SUBSCRIPTIONS.format(rows=rows))
-
-    def ingest(self, name: str, events: list[tuple]) -> None:
-        folder = self.root / name
-        folder.mkdir()
-        pl.DataFrame(
-            [(event_id, customer, "call", ts) for event_id, customer, ts in events],
-            schema={
-                "event_id": pl.String,
-                "customer_id": pl.String,
-                "event_type": pl.String,
-                "timestamp": pl.Datetime("us", "UTC"),
-            },
-            orient="row",
-        ).write_parquet(folder / "calls.parquet")
-        inputs = IngestInputs(
-            [str(folder)], self.root / "catalog.yaml", self.root / "customers.csv"
-        )
-        run_ingest(inputs, self.root / "store", self.db)
-
-    def bill(self, period: str) -> RunResult:
-        inputs = RunInputs(
-            period,
-            self.root / "catalog.yaml",
-            self.root / "customers.csv",
-            self.root / "subscriptions.csv",
-            self.root / "store",
-        )
-        return run_billing(inputs, self.db)
-
-    def query(self, sql: str, params: list | None = None) -> list[tuple]:
-        with duckdb.connect(str(self.db), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+def calls(events: list[tuple]) -> list[tuple]:
+    return [(event_id, customer, "call", ts) for event_id, customer, ts in events]
 
 
 @pytest.fixture(scope="module")
-def billing(tmp_path_factory: pytest.TempPathFactory) -> Billing:
-    billing = Billing(tmp_path_factory.mktemp("adjust"))
-    billing.ingest("first", FIRST)
-    billing.bill("2026-09")
-    billing.bill("2026-10")
-    billing.ingest("late", LATE)
-    billing.contracts(B_ENDS)
-    billing.bill("2026-11")
-    return billing
+def billing(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    world = scenario(
+        tmp_path_factory.mktemp("adjust"), CATALOG, CUSTOMERS, SUBSCRIPTIONS.format(rows=OPEN)
+    )
+    world.ingest(calls(FIRST), "first")
+    world.bill("2026-09", "2026-10")
+    world.ingest(calls(LATE), "late")
+    world.write("subscriptions.csv", SUBSCRIPTIONS.format(rows=B_ENDS))
+    world.bill("2026-11")
+    return world
 
 
-def totals(billing: Billing, period: str) -> dict[str, Decimal]:
+def totals(billing: Scenario, period: str) -> dict[str, Decimal]:
     rows = billing.query(
         "SELECT customer_id, total FROM invoices WHERE billing_period = ? ORDER BY 1", [period]
     )
@@ -126,13 +83,13 @@ def totals(billing: Billing, period: str) -> dict[str, Decimal]:
 
 
 @pytest.mark.integration
-def test_issued_invoices_are_untouched(billing: Billing):
+def test_issued_invoices_are_untouched(billing: Scenario):
     assert totals(billing, "2026-09") == {"a": D("62.00"), "b": D("62.00"), "c": D("62.00")}
     assert totals(billing, "2026-10") == {"a": D("31.25"), "b": D("31.13"), "c": D("31.13")}
 
 
 @pytest.mark.integration
-def test_the_next_run_bills_the_differences_as_adjustment_lines(billing: Billing):
+def test_the_next_run_bills_the_differences_as_adjustment_lines(billing: Scenario):
     assert totals(billing, "2026-11") == {"a": D("31.13"), "b": D("-52.00"), "c": D("31.00")}
     adjustments = billing.query(
         """
@@ -155,7 +112,7 @@ def test_the_next_run_bills_the_differences_as_adjustment_lines(billing: Billing
 
 
 @pytest.mark.integration
-def test_the_run_counts_what_it_adjusted(billing: Billing):
+def test_the_run_counts_what_it_adjusted(billing: Scenario):
     assert billing.query(
         "SELECT periods_adjusted, adjustment_count FROM billing_runs "
         "WHERE billing_period = '2026-11'"
@@ -163,11 +120,11 @@ def test_the_run_counts_what_it_adjusted(billing: Billing):
 
 
 @pytest.mark.integration
-def test_running_again_adds_nothing_and_the_next_period_adjusts_nothing(billing: Billing):
+def test_running_again_adds_nothing_and_the_next_period_adjusts_nothing(billing: Scenario):
     before = billing.query("SELECT count(*) FROM rated_charges")
-    again = billing.bill("2026-11")
+    [again] = billing.bill("2026-11")
     assert again.already_done
     assert billing.query("SELECT count(*) FROM rated_charges") == before
-    december = billing.bill("2026-12")
+    [december] = billing.bill("2026-12")
     assert december.counts["periods_adjusted"] == 0
     assert totals(billing, "2026-12") == {"a": D("31.00"), "c": D("31.00")}

@@ -17,8 +17,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from jobs.billing import RunInputs, run_billing
-from jobs.ingest import IngestInputs, run_ingest
+from tests.scenario import scenario
 
 D = Decimal
 
@@ -157,37 +156,10 @@ RUNS = {"2026-01": JANUARY, "2026-02": FEBRUARY, "2026-03": MARCH, "2026-04": AP
 
 @pytest.fixture(scope="module")
 def billed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("periods")
-    (root / "catalog.yaml").write_text(CATALOG)
-    (root / "customers.csv").write_text(CUSTOMERS)
-    (root / "subscriptions.csv").write_text(SUBSCRIPTIONS)
-    (root / "events").mkdir()
-    pl.DataFrame(
-        EVENTS,
-        schema={
-            "event_id": pl.String,
-            "customer_id": pl.String,
-            "event_type": pl.String,
-            "timestamp": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    ).write_parquet(root / "events" / "calls.parquet")
-    db = root / "out.duckdb"
-    run_ingest(
-        IngestInputs([str(root / "events")], root / "catalog.yaml", root / "customers.csv"),
-        root / "store",
-        db,
-    )
-    for period in RUNS:
-        inputs = RunInputs(
-            period,
-            root / "catalog.yaml",
-            root / "customers.csv",
-            root / "subscriptions.csv",
-            root / "store",
-        )
-        run_billing(inputs, db)
-    return db
+    world = scenario(tmp_path_factory.mktemp("periods"), CATALOG, CUSTOMERS, SUBSCRIPTIONS)
+    world.ingest(EVENTS)
+    world.bill(*RUNS)
+    return world.db
 
 
 def _lines(db: Path, period: str) -> list[tuple]:

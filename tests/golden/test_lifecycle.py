@@ -28,11 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 
-from jobs.billing import RunInputs, run_billing
-from jobs.ingest import IngestInputs, run_ingest
+from tests.scenario import scenario
 
 D = Decimal
 
@@ -101,42 +99,12 @@ NOVEMBER = {
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lifecycle")
-    for name, text in (
-        ("catalog.yaml", CATALOG),
-        ("customers.csv", CUSTOMERS),
-        ("subscriptions.csv", SUBSCRIPTIONS),
-        ("changes.csv", CHANGES),
-    ):
-        (root / name).write_text(text)
-    (root / "events").mkdir()
-    pl.DataFrame(
-        [(event_id, customer, "call", ts) for event_id, customer, ts in EVENTS],
-        schema={
-            "event_id": pl.String,
-            "customer_id": pl.String,
-            "event_type": pl.String,
-            "timestamp": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    ).write_parquet(root / "events" / "calls.parquet")
-    db = root / "out.duckdb"
-    run_ingest(
-        IngestInputs([str(root / "events")], root / "catalog.yaml", root / "customers.csv"),
-        root / "store",
-        db,
+    world = scenario(
+        tmp_path_factory.mktemp("lifecycle"), CATALOG, CUSTOMERS, SUBSCRIPTIONS, CHANGES
     )
-    for period in ("2026-10", "2026-11"):
-        inputs = RunInputs(
-            period,
-            root / "catalog.yaml",
-            root / "customers.csv",
-            root / "subscriptions.csv",
-            root / "store",
-            root / "changes.csv",
-        )
-        run_billing(inputs, db)
-    return db
+    world.ingest([(event_id, customer, "call", ts) for event_id, customer, ts in EVENTS])
+    world.bill("2026-10", "2026-11")
+    return world.db
 
 
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -220,42 +188,16 @@ def test_a_trial_bills_no_fee_until_it_ends(tmp_path: Path):
     """s-t starts 1 Oct with a 14-day trial: no fee for 1-14 Oct, then 31 x 17/31 = 17.00;
     its call on 5 Oct (in the trial) is billed, 1.00. s-u's trial of 40 days from 1 Oct
     ends on 10 Nov: October no fee; November from the 10th, 21 of 30 days, 31 x 21/30 = 21.70."""
-    for name, text in (
-        ("catalog.yaml", CATALOG),
-        ("customers.csv", "customer_id,name,timezone\nt,T,UTC\nu,U,UTC\n"),
-        (
-            "subscriptions.csv",
-            "subscription_id,customer_id,plan_code,start_date,trial_days\n"
-            "s-t,t,basic,2026-10-01,14\ns-u,u,basic,2026-10-01,40\n",
-        ),
-    ):
-        (tmp_path / name).write_text(text)
-    (tmp_path / "events").mkdir()
-    pl.DataFrame(
-        {
-            "event_id": ["t1"],
-            "customer_id": ["t"],
-            "event_type": ["call"],
-            "timestamp": [datetime(2026, 10, 5, tzinfo=UTC)],
-        }
-    ).write_parquet(tmp_path / "events" / "calls.parquet")
-    db = tmp_path / "out.duckdb"
-    run_ingest(
-        IngestInputs(
-            [str(tmp_path / "events")], tmp_path / "catalog.yaml", tmp_path / "customers.csv"
-        ),
-        tmp_path / "store",
-        db,
+    world = scenario(
+        tmp_path,
+        CATALOG,
+        "customer_id,name,timezone\nt,T,UTC\nu,U,UTC\n",
+        "subscription_id,customer_id,plan_code,start_date,trial_days\n"
+        "s-t,t,basic,2026-10-01,14\ns-u,u,basic,2026-10-01,40\n",
     )
-    for period in ("2026-10", "2026-11"):
-        inputs = RunInputs(
-            period,
-            tmp_path / "catalog.yaml",
-            tmp_path / "customers.csv",
-            tmp_path / "subscriptions.csv",
-            tmp_path / "store",
-        )
-        run_billing(inputs, db)
+    world.ingest([("t1", "t", "call", datetime(2026, 10, 5, tzinfo=UTC))])
+    world.bill("2026-10", "2026-11")
+    db = world.db
     totals = query(db, "SELECT billing_period, customer_id, total FROM invoices ORDER BY 1, 2")
     assert totals == [
         ("2026-10", "t", D("18.00")),

@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from jobs.billing import RunInputs, run_billing
 from jobs.catalog import parse_catalog_text
 from schemas.errors import CatalogError
+from tests.scenario import scenario
 
 D = Decimal
 
@@ -43,26 +43,15 @@ plans:
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("price-list")
-    (root / "catalog.yaml").write_text(CATALOG)
-    (root / "customers.csv").write_text("customer_id,name,timezone\na,A,UTC\nb,B,UTC\n")
-    (root / "subscriptions.csv").write_text(
-        "subscription_id,customer_id,plan_code,start_date\n"
-        "s1,a,std,2026-09-01\n"
-        "s2,b,std,2026-12-05\n"
+    world = scenario(
+        tmp_path_factory.mktemp("price-list"),
+        CATALOG,
+        "customer_id,name,timezone\na,A,UTC\nb,B,UTC\n",
+        "subscription_id,customer_id,plan_code,start_date\ns1,a,std,2026-09-01\n"
+        "s2,b,std,2026-12-05\n",
     )
-    (root / "store").mkdir()
-    db = root / "out.duckdb"
-    for period in ("2026-11", "2026-12"):
-        inputs = RunInputs(
-            period,
-            root / "catalog.yaml",
-            root / "customers.csv",
-            root / "subscriptions.csv",
-            root / "store",
-        )
-        run_billing(inputs, db)
-    return db
+    world.bill("2026-11", "2026-12")
+    return world.db
 
 
 @pytest.mark.integration

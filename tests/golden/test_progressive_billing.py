@@ -22,13 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 
-from jobs.billing import RunInputs, run_billing
+from jobs.billing import RunInputs
 from jobs.cli import main
-from jobs.ingest import IngestInputs, run_ingest
 from jobs.progressive import run_progressive_billing
+from tests.scenario import scenario
 
 D = Decimal
 
@@ -81,41 +80,13 @@ AS_OF = ("2026-10-07", "2026-10-13", "2026-10-25")
 
 @pytest.fixture(scope="module")
 def billed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunInputs]:
-    root = tmp_path_factory.mktemp("progressive")
-    for name, text in (
-        ("catalog.yaml", CATALOG),
-        ("customers.csv", CUSTOMERS),
-        ("subscriptions.csv", SUBSCRIPTIONS),
-    ):
-        (root / name).write_text(text)
-    (root / "events").mkdir()
-    pl.DataFrame(
-        [(event_id, customer, "call", ts) for event_id, customer, ts in EVENTS],
-        schema={
-            "event_id": pl.String,
-            "customer_id": pl.String,
-            "event_type": pl.String,
-            "timestamp": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    ).write_parquet(root / "events" / "calls.parquet")
-    db = root / "out.duckdb"
-    run_ingest(
-        IngestInputs([str(root / "events")], root / "catalog.yaml", root / "customers.csv"),
-        root / "store",
-        db,
-    )
-    inputs = RunInputs(
-        "2026-10",
-        root / "catalog.yaml",
-        root / "customers.csv",
-        root / "subscriptions.csv",
-        root / "store",
-    )
+    world = scenario(tmp_path_factory.mktemp("progressive"), CATALOG, CUSTOMERS, SUBSCRIPTIONS)
+    world.ingest([(event_id, customer, "call", ts) for event_id, customer, ts in EVENTS])
+    inputs = world.inputs("2026-10")
     for as_of in AS_OF:
-        run_progressive_billing(inputs, as_of, db)
-    run_billing(inputs, db)
-    return db, inputs
+        run_progressive_billing(inputs, as_of, world.db)
+    world.bill("2026-10")
+    return world.db, inputs
 
 
 def query(db: Path, sql: str) -> list[tuple]:

@@ -7,14 +7,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
-import polars as pl
 import pytest
 
-from jobs.billing import RunInputs, run_billing
+from jobs.billing import run_billing
 from jobs.cli import main
-from jobs.ingest import IngestInputs, run_ingest
 from schemas.errors import RunError
+from tests.scenario import scenario
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -35,48 +33,24 @@ plans:
 
 class Setup:
     def __init__(self, root: Path) -> None:
-        self.root, self.db = root, root / "out.duckdb"
-        (root / "catalog.yaml").write_text(CATALOG)
-        (root / "customers.csv").write_text("customer_id,name,timezone\na,A,UTC\n")
-        (root / "subscriptions.csv").write_text(
-            "subscription_id,customer_id,plan_code,start_date\ns-a,a,basic,2026-09-01\n"
+        self.world = scenario(
+            root,
+            CATALOG,
+            "customer_id,name,timezone\na,A,UTC\n",
+            "subscription_id,customer_id,plan_code,start_date\ns-a,a,basic,2026-09-01\n",
         )
-        self.inputs = RunInputs(
-            "2026-10",
-            root / "catalog.yaml",
-            root / "customers.csv",
-            root / "subscriptions.csv",
-            root / "store",
-            draft=True,
-        )
+        self.db = self.world.db
+        self.inputs = self.world.inputs("2026-10", draft=True)
 
     def ingest(self, name: str, days: list[int]) -> None:
-        folder = self.root / name
-        folder.mkdir()
-        pl.DataFrame(
-            {
-                "event_id": [f"{name}{d}" for d in days],
-                "customer_id": ["a"] * len(days),
-                "event_type": ["call"] * len(days),
-                "timestamp": [datetime(2026, 10, d, tzinfo=UTC) for d in days],
-            }
-        ).write_parquet(folder / "calls.parquet")
-        inputs = IngestInputs(
-            [str(folder)], self.root / "catalog.yaml", self.root / "customers.csv"
-        )
-        run_ingest(inputs, self.root / "store", self.db)
+        events = [(f"{name}{d}", "a", "call", datetime(2026, 10, d, tzinfo=UTC)) for d in days]
+        self.world.ingest(events, name)
 
     def invoices(self) -> list[tuple]:
-        with duckdb.connect(str(self.db), read_only=True) as con:
-            return con.execute(
-                "SELECT billing_period, status, total FROM invoices ORDER BY 1"
-            ).fetchall()
+        return self.world.query("SELECT billing_period, status, total FROM invoices ORDER BY 1")
 
     def runs(self) -> list[tuple]:
-        with duckdb.connect(str(self.db), read_only=True) as con:
-            return con.execute(
-                "SELECT billing_period, status FROM billing_runs ORDER BY 1"
-            ).fetchall()
+        return self.world.query("SELECT billing_period, status FROM billing_runs ORDER BY 1")
 
 
 def test_a_draft_is_replaced_until_issued_then_never_changed(tmp_path: Path):
