@@ -104,16 +104,7 @@ def earlier_periods(con: duckdb.DuckDBPyConnection, period: str) -> list[Earlier
 
 def plan_fingerprint(plan: Plan, catalog: Catalog) -> str:
     """What a plan rates with: its parsed definition and the meters its charges read."""
-    meters = sorted(
-        {charge.meter for charge in plan.charges if charge.meter}
-        | {
-            ref.code
-            for charge in plan.charges
-            if charge.is_formula
-            for ref in charge.spec.references
-            if ref.kind == "meter"
-        }
-    )
+    meters = sorted(plan.meters)
     text = repr(plan) + "".join(repr(catalog.meters.get(code)) for code in meters)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -41,6 +41,7 @@ import polars as pl
 
 from aggregation.schedule import add_months
 from jobs.csv_input import LINE, read_csv
+from rating.plan import Plan
 from schemas.errors import InputError
 
 CHANGE_COLUMNS = ("subscription_id", "effective_date", "change")
@@ -355,23 +356,56 @@ def _row(
     )
 
 
-def check_segment_overlaps(segments: pl.DataFrame, source: str) -> None:
-    """One customer, one subscription at a time, also after transfers."""
-    ordered = segments.sort("customer_id", "start_date", "subscription_id")
-    clash = ordered.with_columns(
-        pl.col(SEGMENT_OF).shift(1).over("customer_id").alias("_other"),
-        pl.col("end_date").shift(1).over("customer_id").alias("_other_end"),
-    ).filter(
-        pl.col("_other").is_not_null()
-        & (pl.col("_other") != pl.col(SEGMENT_OF))
-        & (pl.col("_other_end").is_null() | (pl.col("_other_end") > pl.col("start_date")))
+def sharing_plans(plans: Mapping[str, Plan] | Collection[str]) -> pl.DataFrame:
+    """``plan_code, other_plan``: pairs of plans that price a common meter, so one customer
+    may not hold both at once (whose events would it be?). Without plan definitions,
+    every pair."""
+    if not isinstance(plans, Mapping):
+        codes = sorted(plans)
+        pairs = [(a, b) for a in codes for b in codes]
+    else:
+        pairs = [
+            (a, b)
+            for a, plan in plans.items()
+            for b, other in plans.items()
+            if isinstance(plan, Plan) and isinstance(other, Plan) and plan.meters & other.meters
+        ]
+    return pl.DataFrame(
+        pairs, schema={"plan_code": pl.String, "other_plan": pl.String}, orient="row"
     )
-    if clash.height:
-        row = clash.row(0, named=True)
+
+
+def concurrent_conflicts(frame: pl.DataFrame, sharing: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Pairs of rows (``key``, ``other``) of one customer whose dates overlap and whose
+    plans share a meter; ``key`` orders each pair once."""
+    left = frame.select("customer_id", key, "plan_code", "start_date", "end_date")
+    right = left.rename(
+        {key: "other", "plan_code": "other_plan", "start_date": "os", "end_date": "oe"}
+    )
+    return (
+        left.join(right, on="customer_id")
+        .filter(pl.col("other") < pl.col(key))
+        .filter(
+            (pl.col("oe").is_null() | (pl.col("oe") > pl.col("start_date")))
+            & (pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("os")))
+        )
+        .join(sharing, on=["plan_code", "other_plan"], how="semi")
+        .sort(key, "other")
+    )
+
+
+def check_segment_overlaps(segments: pl.DataFrame, sharing: pl.DataFrame, source: str) -> None:
+    """After the changes (a transfer, a plan change), a customer still never holds two
+    subscriptions at once whose plans price a common meter."""
+    clashes = concurrent_conflicts(
+        segments.with_columns(pl.col(SEGMENT_OF).alias("_key")), sharing, "_key"
+    ).filter(pl.col("_key") != pl.col("other"))
+    if clashes.height:
+        row = clashes.row(0, named=True)
         raise InputError(
-            f"{source}: subscription {row[SEGMENT_OF]} would overlap subscription "
-            f"{row['_other']} of customer {row['customer_id']} from "
-            f"{row['start_date'].isoformat()} (a customer holds one subscription at a time)"
+            f"{source}: subscription {row['_key']} would overlap subscription "
+            f"{row['other']} of customer {row['customer_id']} from "
+            f"{max(row['start_date'], row['os']).isoformat()} (their plans price a common meter)"
         )
 
 

@@ -18,7 +18,13 @@ from zoneinfo import available_timezones
 
 import polars as pl
 
-from jobs.changes import apply_changes, check_segment_overlaps, load_changes
+from jobs.changes import (
+    apply_changes,
+    check_segment_overlaps,
+    concurrent_conflicts,
+    load_changes,
+    sharing_plans,
+)
 from jobs.csv_input import LINE, read_csv
 from schemas.errors import InputError
 
@@ -81,7 +87,10 @@ def _date(column: str) -> pl.Expr:
 
 
 def load_subscriptions(
-    path: str | Path, customer_ids: Collection[str], plan_codes: Collection[str]
+    path: str | Path,
+    customer_ids: Collection[str],
+    plan_codes: Collection[str],
+    sharing: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
     frame, raw = read_csv(path, SUBSCRIPTION_COLUMNS)
@@ -128,7 +137,7 @@ def load_subscriptions(
         pl.lit("end_date must be after start_date"),
         path,
     )
-    _fail_on_overlaps(frame, path)
+    _fail_on_overlaps(frame, sharing_plans(plan_codes) if sharing is None else sharing, path)
     _fail_on(
         frame,
         pl.col("trial").is_null() | (pl.col("trial") < 0),
@@ -139,19 +148,19 @@ def load_subscriptions(
     return frame.select(LINE, *SUBSCRIPTION_COLUMNS, "end_date", "item_quantity", "trial_days"), raw
 
 
-def _fail_on_overlaps(frame: pl.DataFrame, path: Path) -> None:
-    """One customer, one active subscription at a time (for now): events must map to one."""
-    ordered = frame.sort("customer_id", "start_date", LINE)
-    previous_end = pl.col("end_date").shift(1).over("customer_id")
-    previous_line = pl.col(LINE).shift(1).over("customer_id")
-    overlapping = pl.col(LINE).shift(1).over("customer_id").is_not_null() & (
-        previous_end.is_null() | (previous_end > pl.col("start_date"))
-    )
+def _fail_on_overlaps(frame: pl.DataFrame, sharing: pl.DataFrame, path: Path) -> None:
+    """A customer may hold several subscriptions at once only when their plans price
+    different meters (a cross-sold add-on): each event then belongs to one of them."""
+    clashes = concurrent_conflicts(frame.with_columns(pl.col(LINE).alias("_key")), sharing, "_key")
     _fail_on(
-        ordered.with_columns(previous_line.alias("_previous")),
-        overlapping,
+        frame.join(
+            clashes.select(pl.col("_key").alias(LINE), pl.col("other").alias("_previous")),
+            on=LINE,
+        ),
+        pl.lit(value=True),
         pl.format(
-            "subscription {} of customer {} overlaps the one on line {}",
+            "subscription {} of customer {} overlaps the one on line {} (their plans price "
+            "a common meter)",
             "subscription_id",
             "customer_id",
             "_previous",
@@ -171,15 +180,16 @@ def load_contracts(
     the catalog's price-list changes (``replacements``) applied, as segments."""
     customers, customers_raw = load_customers(customers_path)
     customer_ids = customers["customer_id"].to_list()
+    sharing = sharing_plans(plan_codes)
     subscriptions, subscriptions_raw = load_subscriptions(
-        subscriptions_path, customer_ids, plan_codes
+        subscriptions_path, customer_ids, plan_codes, sharing
     )
     changes, changes_raw = ([], b"") if changes_path is None else load_changes(changes_path)
     source = str(changes_path or "changes")
     segments = apply_changes(
         subscriptions.drop(LINE), changes, customer_ids, plan_codes, source, replacements
     )
-    check_segment_overlaps(segments, source)
+    check_segment_overlaps(segments, sharing, source)
     digest = hashlib.sha256(
         customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw
     ).hexdigest()

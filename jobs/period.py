@@ -205,7 +205,10 @@ def _measure_shard(
     with timer.stage("aggregate"):
         assigned = assign_subscriptions(read, periods, billable, lifetimes)
         windows = billable.filter(pl.col(USAGE_DUE))
-        status_counts = dict(assigned[BILLING_STATUS].value_counts().iter_rows())
+        # An event of a customer holding several subscriptions at once (an add-on) is
+        # matched to each of them; it is still one event read and rated.
+        each_once = assigned if assigned.height == read.height else assigned.unique(EVENT_ID)
+        status_counts = dict(each_once[BILLING_STATUS].value_counts().iter_rows())
         rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         earlier = None if earlier is None else shard.keep(earlier)
         usage = aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect()

@@ -168,6 +168,19 @@ class Plan:
     def fee_cadence(self, charge: Charge) -> Cadence:
         return charge.cadence or self.cadence
 
+    @property
+    def meters(self) -> frozenset[str]:
+        """Every meter the plan's charges read, directly or in a formula."""
+        direct = {charge.meter for charge in self.charges if charge.meter}
+        in_formulas = {
+            ref.code
+            for charge in self.charges
+            if charge.is_formula
+            for ref in charge.spec.references
+            if ref.kind == "meter"
+        }
+        return frozenset(direct | in_formulas)
+
     def formula_order(self) -> list[Charge]:
         """Formula charges, each after every charge it references (validated acyclic at load)."""
         by_code = {charge.code: charge for charge in self.charges}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from datetime import date, timedelta
+from itertools import pairwise
 
 CALENDAR_MONTHS = date(2000, 1, 1)
 CALENDAR_WEEKS = date(2000, 1, 3)
@@ -64,7 +65,7 @@ def all_periods(
         anchor = CALENDAR_WEEKS if unit == "week" else CALENDAR_MONTHS
     starts = _starts(unit, count, anchor, end)
     periods = []
-    for left, right in zip(starts, starts[1:], strict=False):
+    for left, right in pairwise(starts):
         active_start, active_end = max(left, start), min(right, end)
         if active_start < active_end:
             periods.append((left, right, active_start, active_end))

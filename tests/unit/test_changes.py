@@ -107,7 +107,9 @@ def test_bad_changes_name_their_line(tmp_path: Path, changes: str, problem: str)
 
 def test_a_transfer_onto_a_busy_customer_is_refused(tmp_path: Path):
     with pytest.raises(
-        InputError, match="subscription s1 would overlap subscription s2 of customer b"
+        InputError,
+        match=r"subscription s2 would overlap subscription s1 of customer b from 2026-10-01 "
+        r"\(their plans price a common meter\)",
     ):
         load(tmp_path, "s1,2026-10-01,transfer,b,\n")
 
