@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,20 @@ def test_running_again_adds_nothing_and_the_next_period_adjusts_nothing(billing:
     [december] = billing.bill("2026-12")
     assert december.counts["periods_adjusted"] == 0
     assert totals(billing, "2026-12") == {"a": D("31.00"), "c": D("31.00")}
+
+
+@pytest.mark.integration
+def test_a_price_fixed_in_the_catalog_is_adjusted_for_every_customer(tmp_path: Path):
+    """October's calls were billed at 0.125 by mistake; the catalog is fixed to 0.15 before
+    November's run: a +0.025 per call for October, a, 2 calls: 0.30 - 0.25 = +0.05; b and c,
+    1 call: 0.15 - 0.13 = +0.02. The fees did not change: no line for them."""
+    world = scenario(tmp_path, CATALOG, CUSTOMERS, SUBSCRIPTIONS.format(rows=OPEN))
+    world.ingest(calls(FIRST), "first")
+    world.bill("2026-10")
+    world.write("catalog.yaml", CATALOG.replace("unit_price: 0.125", "unit_price: 0.15"))
+    [november] = world.bill("2026-11")
+    assert november.counts["periods_adjusted"] == 1
+    assert world.query(
+        "SELECT customer_id, charge_code, amount FROM rated_charges "
+        "WHERE adjusted_period = '2026-10' ORDER BY 1"
+    ) == [("a", "calls", D("0.05")), ("b", "calls", D("0.02")), ("c", "calls", D("0.02"))]

@@ -215,3 +215,27 @@ def test_a_trial_bills_no_fee_until_it_ends(tmp_path: Path):
         ("s-u", "11-10", True, "trial"),
         ("s-u", None, False, None),
     ]
+
+
+@pytest.mark.integration
+def test_a_change_of_billing_period_bills_the_new_period_when_it_closes(tmp_path: Path):
+    """s-bp moves from monthly ``basic`` to ``quarterly`` (93.00 a calendar quarter) on 1 Nov.
+    October: basic 31.00. November: nothing is due. December closes Q4 (92 days), of which
+    the subscription is quarterly for 61: 93 x 61/92 = 61.663... -> 61.66."""
+    catalog = CATALOG + (
+        "  - code: quarterly\n    currency: EUR\n    billing_period: quarter\n"
+        "    charges:\n      - {code: fee, model: flat_fee, amount: 93.00}\n"
+    )
+    world = scenario(
+        tmp_path,
+        catalog,
+        "customer_id,name,timezone\nbp,BP,UTC\n",
+        "subscription_id,customer_id,plan_code,start_date\ns-bp,bp,basic,2026-09-01\n",
+        "subscription_id,effective_date,change,value,reason\n"
+        "s-bp,2026-11-01,change_plan,quarterly,\n",
+    )
+    world.bill("2026-10", "2026-11", "2026-12")
+    assert world.query("SELECT billing_period, total FROM invoices ORDER BY 1") == [
+        ("2026-10", D("31.00")),
+        ("2026-12", D("61.66")),
+    ]
