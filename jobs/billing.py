@@ -33,9 +33,10 @@ from jobs.contracts import Contracts, load_contracts
 from jobs.period import plan_period, rate_planned_period
 from jobs.stages import StageTimer
 from meter.event_store import EventStore
-from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
+from rating.invoice import invoice_run
 from rating.plan import price_changes
 from rating.progressive import progressive_credits
+from rating.tax import treatments
 from schemas.errors import RunError
 from schemas.events import QUARANTINE_SCHEMA
 
@@ -87,8 +88,15 @@ def load_run_inputs(inputs: RunInputs) -> tuple[Catalog, Contracts]:
         catalog.plans,
         inputs.changes,
         price_changes(catalog.plans),
+        catalog.tax,
     )
     return catalog, contracts
+
+
+def tax_of(catalog: Catalog, contracts: Contracts) -> tuple[pl.DataFrame, set[str]]:
+    """Each customer's tax treatment, and the plans whose prices include tax."""
+    inclusive = {code for code, plan in catalog.plans.items() if plan.prices_include_tax}
+    return treatments(contracts.customers, catalog.tax), inclusive
 
 
 def run_record(
@@ -193,10 +201,16 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
         ).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
         )
-        lines = build_invoice_lines(rated, invoice_numbers(rated, inputs.billing_period))
-        invoices = build_invoices(
-            lines, contracts.customers, inputs.billing_period, next_month(plan.first_day)
-        ).with_columns(pl.lit("draft" if inputs.draft else "issued").alias("status"))
+        lines, invoices = invoice_run(
+            rated,
+            contracts.customers,
+            *tax_of(catalog, contracts),
+            inputs.billing_period,
+            next_month(plan.first_day),
+        )
+        invoices = invoices.with_columns(
+            pl.lit("draft" if inputs.draft else "issued").alias("status")
+        )
         quarantine = current.quarantine.select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA)
 
     counts = {

@@ -18,6 +18,7 @@ import yaml
 from meter.event_types import parse_event_types
 from meter.meters import check_meters, parse_meters
 from rating.plan import Plan, check_charge_meters, parse_plans
+from rating.tax import TaxConfig, parse_tax
 from schemas.catalog import EventType, Meter
 from schemas.errors import CatalogError, InputError
 
@@ -33,7 +34,7 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
-SECTIONS = ("event_types", "meters", "plans")
+SECTIONS = ("event_types", "meters", "plans", "tax")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Catalog:
     """Fingerprint of the file's bytes: part of a billing run's identity."""
     event_types: dict[str, EventType]
     """Every event type the pipeline accepts, with its declared properties."""
+    tax: TaxConfig | None = None
+    """VAT rules (``rating.tax``); None: nothing is taxed."""
 
 
 def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
@@ -61,9 +64,10 @@ def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
         meters = check_meters(meters, event_types, problems, invalid)
     plans = parse_plans(data.get("plans"), set(meters), problems)
     check_charge_meters(plans, meters, problems)
+    tax = parse_tax(data.get("tax"), problems)
     if problems:
         raise CatalogError(source, problems)
-    return Catalog(meters, plans, sha256, event_types)
+    return Catalog(meters, plans, sha256, event_types, tax)
 
 
 def load_catalog(path: str | Path) -> Catalog:

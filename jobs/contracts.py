@@ -26,6 +26,7 @@ from jobs.changes import (
     sharing_plans,
 )
 from jobs.csv_input import LINE, read_csv
+from rating.tax import TaxConfig, missing_rates
 from schemas.errors import InputError
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "timezone")
@@ -63,7 +64,7 @@ def _fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
     )
 
 
-def load_customers(path: str | Path) -> tuple[pl.DataFrame, bytes]:
+def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
     frame, raw = read_csv(path, ("customer_id",))
     if "name" not in frame.columns:
@@ -79,7 +80,56 @@ def load_customers(path: str | Path) -> tuple[pl.DataFrame, bytes]:
         pl.format("unknown timezone {} (use an IANA name such as Europe/Paris)", "timezone"),
         path,
     )
-    return frame.select(LINE, *CUSTOMER_COLUMNS), raw
+    frame = _tax_columns(frame, tax, path)
+    return frame.select(LINE, *CUSTOMER_COLUMNS, *TAX_COLUMNS), raw
+
+
+TAX_COLUMNS = ("country", "vat_id", "tax_exempt")
+
+
+def _tax_columns(frame: pl.DataFrame, tax: TaxConfig | None, path: Path) -> pl.DataFrame:
+    """``country`` (ISO code), ``vat_id`` and ``tax_exempt``: optional unless the catalog
+    taxes, then every customer needs a country with a known treatment."""
+    for name in TAX_COLUMNS:
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
+    exempt = pl.col("tax_exempt").str.to_lowercase()
+    _fail_on(
+        frame,
+        exempt.is_not_null() & ~exempt.is_in(["true", "false"]),
+        pl.format("tax_exempt {} is not true or false", "tax_exempt"),
+        path,
+    )
+    frame = frame.with_columns(
+        pl.col("country").str.to_uppercase(),
+        (exempt == "true").fill_null(value=False).alias("tax_exempt"),
+    )
+    if tax is None:
+        return frame
+    _fail_on(
+        frame,
+        pl.col("country").is_null(),
+        pl.lit("empty country (the catalog taxes: every customer needs one, e.g. FR)"),
+        path,
+    )
+    _fail_on(
+        frame,
+        ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
+        pl.format("country {} is not a country code such as FR", "country"),
+        path,
+    )
+    unknown = missing_rates(frame, tax)
+    _fail_on(
+        frame.join(unknown.select("customer_id"), on="customer_id", how="semi"),
+        pl.lit(value=True),
+        pl.format(
+            "customer {} in {} without a VAT id needs that country's rate in tax.rates",
+            "customer_id",
+            "country",
+        ),
+        path,
+    )
+    return frame
 
 
 def _date(column: str) -> pl.Expr:
@@ -175,10 +225,11 @@ def load_contracts(
     plan_codes: Collection[str],
     changes_path: str | Path | None = None,
     replacements: Mapping[str, tuple[str, date]] | None = None,
+    tax: TaxConfig | None = None,
 ) -> Contracts:
     """Customers and subscriptions, with the effective-dated changes (``changes_path``) and
     the catalog's price-list changes (``replacements``) applied, as segments."""
-    customers, customers_raw = load_customers(customers_path)
+    customers, customers_raw = load_customers(customers_path, tax)
     customer_ids = customers["customer_id"].to_list()
     sharing = sharing_plans(plan_codes)
     subscriptions, subscriptions_raw = load_subscriptions(

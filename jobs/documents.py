@@ -72,6 +72,8 @@ class InvoiceDocument:
     subtotal: Decimal
     total: Decimal
     lines: tuple[DocumentLine, ...]
+    taxes: tuple[tuple[str, Decimal, Decimal, Decimal], ...] = ()
+    """(tax code, rate %, taxable amount, tax) per treatment and rate."""
 
 
 def _number(value: Decimal) -> str:
@@ -121,6 +123,24 @@ def _line_rows(line: DocumentLine, doc: InvoiceDocument) -> list[str]:
     return rows
 
 
+_TAX_LABELS = {
+    "domestic": "VAT {rate}%",
+    "eu_consumer": "VAT {rate}% (customer's country)",
+    "reverse_charge": "VAT reverse charge (article 196, Directive 2006/112/EC)",
+    "export": "No VAT: outside the EU",
+    "exempt": "VAT exempt",
+}
+
+
+def _tax_label(code: str, rate: Decimal) -> str:
+    """How a tax treatment reads on the invoice.
+
+    >>> _tax_label("domestic", Decimal("20.0000"))
+    'VAT 20%'
+    """
+    return _TAX_LABELS.get(code, code).format(rate=_number(rate))
+
+
 def render_invoice(doc: InvoiceDocument) -> str:
     """The invoice as one HTML page (no external resources)."""
     esc = html.escape
@@ -133,12 +153,21 @@ def render_invoice(doc: InvoiceDocument) -> str:
         f"<dt>Currency</dt><dd>{esc(doc.currency)}</dd>"
         f"<dt>Status</dt><dd>{esc(doc.status)}</dd></dl>"
     )
+    taxes = [
+        f'<tr><td></td><td colspan="3">{esc(_tax_label(code, rate))} on '
+        f"{esc(money(taxable, doc.currency))}</td>"
+        f'<td class="num">{esc(money(tax, doc.currency))}</td></tr>'
+        for code, rate, taxable, tax in doc.taxes
+        if code != "none"
+    ] or [
+        f'<tr><td></td><td colspan="3">Taxes (none configured)</td>'
+        f'<td class="num">{esc(money(doc.total - doc.subtotal, doc.currency))}</td></tr>'
+    ]
     totals = (
         f'<tr><td></td><td colspan="3">Subtotal</td>'
         f'<td class="num">{esc(money(doc.subtotal, doc.currency))}</td></tr>'
-        f'<tr><td></td><td colspan="3">Taxes (none configured)</td>'
-        f'<td class="num">{esc(money(doc.total - doc.subtotal, doc.currency))}</td></tr>'
-        f'<tr class="total"><td></td><td colspan="3">Total {esc(doc.currency)}</td>'
+        + "".join(taxes)
+        + f'<tr class="total"><td></td><td colspan="3">Total {esc(doc.currency)}</td>'
         f'<td class="num">{esc(money(doc.total, doc.currency))}</td></tr>'
     )
     return (
@@ -203,7 +232,19 @@ def load_documents(
                 number, description, start, end, quantity, amount, adjusted, days, of, details
             )
         )
-    return [InvoiceDocument(*row, lines=tuple(lines.get(row[0], []))) for row in headers]
+    taxes: dict[str, list[tuple[str, Decimal, Decimal, Decimal]]] = {}
+    for invoice_id, *tax in con.execute(
+        "SELECT invoice_id, tax_code, tax_rate, taxable_amount, tax_amount FROM invoice_taxes "
+        "WHERE invoice_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY invoice_id, tax_code, tax_rate",
+        [ids],
+    ).fetchall():
+        taxes.setdefault(invoice_id, []).append(tuple(tax))  # type: ignore[arg-type]
+    return [
+        InvoiceDocument(
+            *row, lines=tuple(lines.get(row[0], [])), taxes=tuple(taxes.get(row[0], []))
+        )
+        for row in headers
+    ]
 
 
 def write_invoice_documents(

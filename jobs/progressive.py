@@ -29,12 +29,19 @@ from aggregation.periods import (
     open_windows,
 )
 from jobs import store
-from jobs.billing import RUN_COUNTS, RunInputs, RunResult, load_run_inputs, run_record
+from jobs.billing import (
+    RUN_COUNTS,
+    RunInputs,
+    RunResult,
+    load_run_inputs,
+    run_record,
+    tax_of,
+)
 from jobs.period import plan_reads, rate_planned_period
 from jobs.stages import StageTimer
 from meter.event_store import EventStore
 from rating.adjustments import adjustment_lines
-from rating.invoice import build_invoice_lines, build_invoices, invoice_numbers
+from rating.invoice import invoice_run
 from rating.plan import plan_items
 from rating.progressive import crossing
 from schemas.errors import InputError
@@ -106,8 +113,10 @@ def _run(
         lines_due = unbilled.filter(pl.col("subscription_id").is_in(due.implode())).with_columns(
             pl.lit(run_id).alias("run_id"), pl.lit(label).alias("billing_period")
         )
-        lines = build_invoice_lines(lines_due, invoice_numbers(lines_due, label.replace("-", "")))
-        invoices = build_invoices(lines, contracts.customers, label, day)
+        lines, invoices = invoice_run(
+            lines_due, contracts.customers, *tax_of(catalog, contracts), label.replace("-", ""), day
+        )
+        invoices = invoices.with_columns(pl.lit(label).alias("billing_period"))
     counts = {
         **rated.counts,
         "customers_billed": invoices["customer_id"].n_unique(),

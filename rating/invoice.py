@@ -6,10 +6,12 @@ invoice's total is the exact sum of its lines (no second rounding).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 
 import polars as pl
 
+from rating.tax import apply_taxes
 from schemas.tables import ADJUSTED_PERIOD
 from schemas.types import ROUNDED_AMOUNT
 
@@ -93,7 +95,11 @@ def build_invoice_lines(rated: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFr
 def build_invoices(
     lines: pl.DataFrame, customers: pl.DataFrame, billing_period: str, issue_date: date
 ) -> pl.DataFrame:
-    """Invoice headers whose ``total`` is the exact sum of their lines' amounts."""
+    """Invoice headers: ``subtotal`` and ``tax_total`` are the exact sums of their lines'
+    net amounts and taxes (``rating.tax.apply_taxes``; none when the lines carry no
+    tax), ``total`` their sum."""
+    if "tax_amount" not in lines.columns:
+        lines = lines.with_columns(pl.lit(0, dtype=ROUNDED_AMOUNT).alias("tax_amount"))
     return (
         lines.group_by("invoice_id", "run_id", "customer_id", "currency")
         .agg(
@@ -101,6 +107,7 @@ def build_invoices(
             pl.col("period_end").max(),
             pl.len().cast(pl.Int32).alias("line_count"),
             pl.col("amount").sum().cast(ROUNDED_AMOUNT).alias("subtotal"),
+            pl.col("tax_amount").sum().cast(ROUNDED_AMOUNT).alias("tax_total"),
         )
         .join(
             customers.select("customer_id", pl.col("name").alias("customer_name"), "timezone"),
@@ -110,7 +117,7 @@ def build_invoices(
             pl.lit(billing_period).alias("billing_period"),
             pl.lit(issue_date).alias("issue_date"),
             pl.lit("issued").alias("status"),
-            pl.col("subtotal").alias("total"),
+            (pl.col("subtotal") + pl.col("tax_total")).cast(ROUNDED_AMOUNT).alias("total"),
         )
         .select(
             "invoice_id",
@@ -126,7 +133,23 @@ def build_invoices(
             "status",
             "line_count",
             "subtotal",
+            "tax_total",
             "total",
         )
         .sort("invoice_id")
     )
+
+
+def invoice_run(
+    rated: pl.DataFrame,
+    customers: pl.DataFrame,
+    tax_rules: pl.DataFrame,
+    inclusive_plans: Collection[str],
+    label: str,
+    issue_date: date,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A run's invoice lines (numbered, taxed) and invoices, from its rated charges."""
+    lines = apply_taxes(
+        build_invoice_lines(rated, invoice_numbers(rated, label)), tax_rules, inclusive_plans
+    )
+    return lines, build_invoices(lines, customers, label, issue_date)

@@ -58,6 +58,7 @@ PLAN_KEYS = {
     "discounts",
     "progressive_billing",
     "replaced_by",
+    "prices_include_tax",
 }
 
 
@@ -161,6 +162,8 @@ class Plan:
     alignment: Alignment = Alignment.CALENDAR
     proration: Proration = Proration.DAILY
     progressive: ProgressiveBilling | None = None
+    prices_include_tax: bool = False
+    """Prices are gross: an invoice line's tax is taken out of its amount."""
     replaced_by: tuple[str, date] | None = None
     """A price-list change: every subscription on this plan moves to that plan from that
     day (``replaced_by: {plan: pro_2027, from: 2027-01-01}``)."""
@@ -430,6 +433,10 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
     name = str(raw.get("name") or code)
     if "replaced_by" in raw and replaced_by is None:
         return None
+    inclusive = raw.get("prices_include_tax", False)
+    if not isinstance(inclusive, bool):
+        problems.append(f"{path}.prices_include_tax: expected true or false")
+        return None
     return Plan(
         code,
         name,
@@ -441,7 +448,8 @@ def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) 
         alignment,
         proration,
         progressive,
-        replaced_by,
+        prices_include_tax=inclusive,
+        replaced_by=replaced_by,
     )
 
 

@@ -65,8 +65,9 @@ CREATE TABLE IF NOT EXISTS invoices (
     issue_date      DATE NOT NULL,
     status          VARCHAR NOT NULL,           -- draft, then issued: never changed again
     line_count      INTEGER NOT NULL,
-    subtotal        DECIMAL(38,4) NOT NULL,     -- sum of line amounts, exactly
-    total           DECIMAL(38,4) NOT NULL      -- subtotal + taxes (none yet)
+    subtotal        DECIMAL(38,4) NOT NULL,     -- sum of the lines' net amounts, exactly
+    tax_total       DECIMAL(38,4) NOT NULL,     -- sum of the lines' taxes, exactly
+    total           DECIMAL(38,4) NOT NULL      -- subtotal + tax_total
 );
 
 CREATE TABLE IF NOT EXISTS invoice_lines (
@@ -86,6 +87,9 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
     amount           DECIMAL(38,4) NOT NULL,
     currency         VARCHAR NOT NULL,
     adjusted_period  VARCHAR,                   -- an adjustment: the period it corrects
+    tax_code         VARCHAR NOT NULL,          -- domestic, reverse_charge, ... (rating/tax.py)
+    tax_rate         DECIMAL(9,4) NOT NULL,     -- percent
+    tax_amount       DECIMAL(38,4) NOT NULL,    -- this line's tax, rounded once
     PRIMARY KEY (invoice_id, line_number)
 );
 
@@ -162,3 +166,8 @@ CREATE TABLE IF NOT EXISTS contract_segments (
     end_reason       VARCHAR,                   -- the change that ended it (with its reason)
     PRIMARY KEY (run_id, subscription_id, start_date)
 );
+
+CREATE OR REPLACE VIEW invoice_taxes AS   -- an invoice's tax per treatment and rate
+SELECT invoice_id, currency, tax_code, tax_rate,
+       sum(amount) AS taxable_amount, sum(tax_amount) AS tax_amount
+FROM invoice_lines GROUP BY ALL;
