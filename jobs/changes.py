@@ -213,12 +213,8 @@ def apply_changes(
         pl.lit(value=False).alias("paused"),
         pl.lit(None, dtype=pl.String).alias("end_reason"),
     ).select(list(SEGMENT_SCHEMA))
-    by_id = {row["subscription_id"]: row for row in subscriptions.iter_rows(named=True)}
     grouped: dict[str, list[Change]] = {}
-    problems = []
     for change in changes:
-        if change.subscription_id not in by_id:
-            problems.append(f"line {change.line}: unknown subscription {change.subscription_id!r}")
         grouped.setdefault(change.subscription_id, []).append(change)
     trials = pl.col("trial_days") > 0 if "trial_days" in subscriptions.columns else False
     implicit = subscriptions.filter(pl.col("plan_code").is_in(list(replacements)) | trials)
@@ -226,6 +222,13 @@ def apply_changes(
         grouped.setdefault(sub_id, [])
     if not grouped:
         return plain
+    changed_rows = subscriptions.filter(pl.col("subscription_id").is_in(list(grouped)))
+    by_id = {row["subscription_id"]: row for row in changed_rows.iter_rows(named=True)}
+    problems = [
+        f"line {change.line}: unknown subscription {change.subscription_id!r}"
+        for change in changes
+        if change.subscription_id not in by_id
+    ]
     rows = []
     for sub_id, sub_changes in sorted(grouped.items()):
         if sub_id in by_id:
