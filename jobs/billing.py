@@ -64,6 +64,8 @@ class RunInputs:
     """The event store that ``meter ingest`` filled."""
     changes: str | Path | None = None
     """Effective-dated contract changes (``jobs.changes``), if any."""
+    coupons: str | Path | None = None
+    """Redeemed coupons (``coupons.csv``), if any."""
     draft: bool = False
     """Write the invoices as drafts: a later run of the period replaces them, until
     ``meter issue`` (or a run that is not a draft) issues them."""
@@ -89,6 +91,8 @@ def load_run_inputs(inputs: RunInputs) -> tuple[Catalog, Contracts]:
         inputs.changes,
         price_changes(catalog.plans),
         catalog.tax,
+        inputs.coupons,
+        catalog.coupons,
     )
     return catalog, contracts
 

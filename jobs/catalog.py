@@ -8,7 +8,7 @@ reported at once with its path.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import yaml
 
 from meter.event_types import parse_event_types
 from meter.meters import check_meters, parse_meters
+from rating.coupons import Coupon, parse_coupons
 from rating.plan import Plan, check_charge_meters, parse_plans
 from rating.tax import TaxConfig, parse_tax
 from schemas.catalog import EventType, Meter
@@ -34,7 +35,7 @@ def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
-SECTIONS = ("event_types", "meters", "plans", "tax")
+SECTIONS = ("event_types", "meters", "plans", "tax", "coupons")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Catalog:
     """Every event type the pipeline accepts, with its declared properties."""
     tax: TaxConfig | None = None
     """VAT rules (``rating.tax``); None: nothing is taxed."""
+    coupons: dict[str, Coupon] = field(default_factory=dict)
+    """Coupons customers may redeem (``rating.coupons``)."""
 
 
 def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
@@ -65,9 +68,10 @@ def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
     plans = parse_plans(data.get("plans"), set(meters), problems)
     check_charge_meters(plans, meters, problems)
     tax = parse_tax(data.get("tax"), problems)
+    coupons = parse_coupons(data.get("coupons"), plans, problems)
     if problems:
         raise CatalogError(source, problems)
-    return Catalog(meters, plans, sha256, event_types, tax)
+    return Catalog(meters, plans, sha256, event_types, tax, coupons)
 
 
 def load_catalog(path: str | Path) -> Catalog:

@@ -111,6 +111,12 @@ def _contract_options(command: Callable[..., None]) -> Callable[..., None]:
             help="changes.csv: effective-dated contract changes (plan, quantity, pause, "
             "terminate...).",
         ),
+        click.option(
+            "--coupons",
+            default=None,
+            type=click.Path(),
+            help="coupons.csv: which subscription redeemed which coupon, from when.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -204,6 +210,7 @@ def bill(
     customers: str,
     subscriptions: str,
     changes: str | None,
+    coupons: str | None,
     draft: bool,
     db: str,
     store: str,
@@ -218,7 +225,16 @@ def bill(
     """
     if (period is None) == (as_of is None):
         raise click.UsageError("give either --period YYYY-MM or --as-of YYYY-MM-DD")
-    inputs = RunInputs(period or "", catalog, customers, subscriptions, store, changes, draft)
+    inputs = RunInputs(
+        period or "",
+        catalog,
+        customers,
+        subscriptions,
+        store,
+        changes=changes,
+        coupons=coupons,
+        draft=draft,
+    )
     if as_of is not None:
         with console.status("progressive billing...") as status:
             result = run_progressive_billing(
@@ -261,6 +277,7 @@ def backfill(
     customers: str,
     subscriptions: str,
     changes: str | None,
+    coupons: str | None,
     db: str,
     store: str,
 ) -> None:
@@ -270,7 +287,9 @@ def backfill(
     where it stopped when run again. Each run also adjusts earlier months whose
     inputs changed.
     """
-    inputs = RunInputs(first, catalog, customers, subscriptions, store, changes)
+    inputs = RunInputs(
+        first, catalog, customers, subscriptions, store, changes=changes, coupons=coupons
+    )
     with _progress(TimeRemainingColumn()) as progress:
         task = progress.add_task("backfill", total=None)
 

@@ -26,6 +26,7 @@ from jobs.changes import (
     sharing_plans,
 )
 from jobs.csv_input import LINE, read_csv
+from rating.coupons import Coupon
 from rating.tax import TaxConfig, missing_rates
 from schemas.errors import InputError
 
@@ -43,6 +44,8 @@ class Contracts:
     segment's key), ``segment_of``, ``customer_id, plan_code, start_date, end_date,
     item_quantity, anchor_date, paused, end_reason``; one per unchanged subscription."""
     sha256: str
+    redemptions: pl.DataFrame | None = None
+    """Redeemed coupons: ``subscription_id, coupon_code, start_date, end_date``."""
 
 
 def _fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> None:
@@ -226,6 +229,8 @@ def load_contracts(
     changes_path: str | Path | None = None,
     replacements: Mapping[str, tuple[str, date]] | None = None,
     tax: TaxConfig | None = None,
+    coupons_path: str | Path | None = None,
+    coupons: Mapping[str, Coupon] | None = None,
 ) -> Contracts:
     """Customers and subscriptions, with the effective-dated changes (``changes_path``) and
     the catalog's price-list changes (``replacements``) applied, as segments."""
@@ -241,7 +246,76 @@ def load_contracts(
         subscriptions.drop(LINE), changes, customer_ids, plan_codes, source, replacements
     )
     check_segment_overlaps(segments, sharing, source)
+    redemptions, coupons_raw = (
+        (None, b"")
+        if coupons_path is None
+        else load_redemptions(coupons_path, subscriptions, coupons or {})
+    )
     digest = hashlib.sha256(
-        customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw
+        customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw + b"\0" + coupons_raw
     ).hexdigest()
-    return Contracts(customers.drop(LINE), segments, digest)
+    return Contracts(customers.drop(LINE), segments, digest, redemptions)
+
+
+REDEMPTION_COLUMNS = ("subscription_id", "coupon_code", "start_date")
+
+
+def load_redemptions(
+    path: str | Path, subscriptions: pl.DataFrame, coupons: Mapping[str, Coupon]
+) -> tuple[pl.DataFrame, bytes]:
+    """``coupons.csv``: which subscription redeemed which coupon, from (and to) when."""
+    path = Path(path)
+    frame, raw = read_csv(path, REDEMPTION_COLUMNS)
+    if "end_date" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("end_date"))
+    for column in REDEMPTION_COLUMNS:
+        _fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    _fail_on(
+        frame,
+        ~pl.col("coupon_code").is_in(sorted(coupons)),
+        pl.format("unknown coupon {} (not in the catalog's coupons)", "coupon_code"),
+        path,
+    )
+    plans = subscriptions.select("subscription_id", "plan_code")
+    frame = frame.join(plans, on="subscription_id", how="left", maintain_order="left")
+    _fail_on(
+        frame,
+        pl.col("plan_code").is_null(),
+        pl.format("unknown subscription {}", "subscription_id"),
+        path,
+    )
+    allowed = pl.DataFrame(
+        [(code, plan) for code, coupon in coupons.items() for plan in coupon.plans],
+        schema={"coupon_code": pl.String, "plan_code": pl.String},
+        orient="row",
+    )
+    restricted = [code for code, coupon in coupons.items() if coupon.plans]
+    wrong_plan = frame.filter(pl.col("coupon_code").is_in(restricted)).join(
+        allowed, on=["coupon_code", "plan_code"], how="anti"
+    )
+    _fail_on(
+        wrong_plan,
+        pl.lit(value=True),
+        pl.format(
+            "coupon {} is not for plan {} of subscription {}",
+            "coupon_code",
+            "plan_code",
+            "subscription_id",
+        ),
+        path,
+    )
+    for column in ("start_date", "end_date"):
+        _fail_on(
+            frame,
+            _date(column).is_null() & pl.col(column).is_not_null(),
+            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
+            path,
+        )
+    frame = frame.with_columns(_date("start_date"), _date("end_date"))
+    _fail_on(
+        frame,
+        pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
+        pl.lit("end_date must be after start_date"),
+        path,
+    )
+    return frame.select("subscription_id", "coupon_code", "start_date", "end_date"), raw

@@ -19,7 +19,7 @@ hold the period in any customer's timezone, and every usage period billed)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -50,7 +50,7 @@ from jobs.contracts import Contracts
 from jobs.stages import StageTimer
 from meter.event_store import INGEST_BATCH_ID, EventStore, batch_of, store_schema
 from rating.plan import per_event_meters, plan_items
-from rating.rate import rate_period
+from rating.rate import NO_COUPONS, rate_period
 from schemas.catalog import Meter
 from schemas.errors import RunError
 from schemas.events import (
@@ -234,6 +234,9 @@ class PeriodPlan:
     batches: list[str]
     """Ingestion batches of ``files`` and ``history_files``: inputs of the rating."""
     carried: list[Meter]
+    coupons: pl.DataFrame = field(default_factory=lambda: NO_COUPONS)
+    """The coupons this run applies: ``subscription_id`` (a segment's key), ``plan_code``,
+    ``coupon_code``."""
 
     @property
     def windows(self) -> pl.DataFrame:
@@ -253,8 +256,33 @@ def plan_period(
         contracts.subscriptions, contracts.customers, plan_items(catalog.plans), first_day
     )
     calendar = customer_periods(contracts.customers, first_day)
-    return plan_reads(
+    plan = plan_reads(
         period, first_day, calendar, schedule, catalog, contracts, event_store, committed
+    )
+    return replace(plan, coupons=coupons_due(contracts, catalog, schedule.billable, first_day))
+
+
+def coupons_due(
+    contracts: Contracts, catalog: Catalog, billable: pl.DataFrame, first_day: date
+) -> pl.DataFrame:
+    """The redeemed coupons the run of ``first_day``'s month applies, per billable segment."""
+    if contracts.redemptions is None or contracts.redemptions.is_empty():
+        return NO_COUPONS
+    active = [
+        (row["subscription_id"], row["coupon_code"])
+        for row in contracts.redemptions.iter_rows(named=True)
+        if catalog.coupons[row["coupon_code"]].active(row["start_date"], row["end_date"], first_day)
+    ]
+    frame = pl.DataFrame(
+        active, schema={SEGMENT_OF: pl.String, "coupon_code": pl.String}, orient="row"
+    )
+    owner = pl.col(SEGMENT_OF) if SEGMENT_OF in billable.columns else pl.col("subscription_id")
+    return (
+        billable.select("subscription_id", "plan_code", owner.alias(SEGMENT_OF))
+        .join(frame, on=SEGMENT_OF)
+        .select("subscription_id", "plan_code", "coupon_code")
+        .unique()
+        .sort("subscription_id", "coupon_code")
     )
 
 
@@ -368,6 +396,8 @@ def rate_planned_period(
                 plan.first_day,
                 transactions,
                 plan.schedule.fees,
+                plan.coupons,
+                {code: coupon.discount for code, coupon in catalog.coupons.items()},
             ),
             plan.schedule.billable,
         )

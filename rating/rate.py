@@ -25,7 +25,7 @@ from datetime import date
 import polars as pl
 
 from rating.commitments import true_up_lines
-from rating.discounts import discount_lines
+from rating.discounts import Discount, discount_lines
 from rating.formula import Reference
 from rating.money import prorate, round_to_minor
 from rating.plan import Charge, Plan
@@ -45,6 +45,11 @@ SUBSCRIPTION_KEYS = ("subscription_id", "customer_id", "plan_code", "period_star
 RATED_COLUMNS = [name for name in RATED_CHARGE_SCHEMA if name not in ("run_id", "billing_period")]
 NO_DIMENSIONS = "{}"
 DISCOUNT = "discount"
+COUPON = "coupon"
+NO_COUPONS = pl.DataFrame(
+    schema={"subscription_id": pl.String, "plan_code": pl.String, "coupon_code": pl.String}
+)
+"""Redeemed coupons a run applies: ``subscription_id, plan_code, coupon_code``."""
 
 
 def _zero_quantity() -> pl.Expr:
@@ -292,6 +297,8 @@ def rate_plan(
     fees: pl.LazyFrame,
     plan: Plan,
     period_first_day: date,
+    coupons: pl.DataFrame | None = None,
+    coupon_discounts: Mapping[str, Discount] | None = None,
 ) -> list[pl.LazyFrame]:
     """Every rated row of one plan's subscriptions, as lazy parts in invoice order.
 
@@ -299,6 +306,8 @@ def rate_plan(
     the plan period and are rated where it closes (``usage_due``); fees per fee
     period; discounts over whatever lines the run bills.
     """
+    coupons = NO_COUPONS if coupons is None else coupons
+    coupon_discounts = coupon_discounts or {}
     everyone = _subscriptions_of(billable, plan)
     subscriptions = everyone.filter(pl.col(USAGE_DUE))
     rated: dict[str, pl.LazyFrame] = {}
@@ -353,6 +362,20 @@ def rate_plan(
             )
         )
         position += 1
+    for code in sorted(coupons.filter(pl.col("plan_code") == plan.code)["coupon_code"].unique()):
+        coupon = coupon_discounts[code]
+        redeemers = coupons.filter(pl.col("coupon_code") == code).select("subscription_id")
+        # Coupons stack like discounts: each sees the charges and their true-ups only.
+        lines = (
+            pl.concat(parts, how="vertical")
+            .filter(~pl.col("charge_model").is_in([DISCOUNT, COUPON]))
+            .join(redeemers.lazy(), on="subscription_id", how="semi")
+            .select("subscription_id", pl.col("charge_code").str.replace(":minimum$", ""), "amount")
+        )
+        off = discount_lines(lines, coupon, plan.currency)
+        rows = _adjustment(everyone, off, plan, position, code)
+        parts.append(_line(rows, plan, position, f"coupon:{code}", f"Coupon {code}", COUPON))
+        position += 1
     if plan.minimum_commitment is not None:
         lines = pl.concat(parts, how="vertical").select("subscription_id", "amount")
         shortfall = true_up_lines(lines, plan.minimum_commitment, plan.currency)
@@ -377,6 +400,8 @@ def rate_period(
     period_first_day: date,
     transactions: pl.DataFrame | None = None,
     fees: pl.DataFrame | None = None,
+    coupons: pl.DataFrame | None = None,
+    coupon_discounts: Mapping[str, Discount] | None = None,
 ) -> pl.DataFrame:
     """Rated charges of every billable subscription, sorted by subscription and charge.
 
@@ -401,6 +426,8 @@ def rate_period(
                 fees_lazy,
                 plans[plan_code],
                 period_first_day,
+                coupons,
+                coupon_discounts,
             )
         )
     if not parts:

@@ -54,6 +54,7 @@ class Scenario:
             self.root / "subscriptions.csv",
             self.root / "store",
             self.root / "changes.csv" if (self.root / "changes.csv").exists() else None,
+            self.root / "coupons.csv" if (self.root / "coupons.csv").exists() else None,
         )
         return replace(inputs, **changes)  # type: ignore[arg-type]
 

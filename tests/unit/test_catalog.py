@@ -308,7 +308,7 @@ def test_unknown_section_names_the_expected_ones():
     with pytest.raises(CatalogError) as caught:
         parse_catalog(data, "catalog.yaml")
     assert caught.value.problems == [
-        "metres: unknown section (expected 'event_types', 'meters', 'plans', 'tax')"
+        "metres: unknown section (expected 'event_types', 'meters', 'plans', 'tax', 'coupons')"
     ]
 
 
