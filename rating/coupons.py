@@ -14,7 +14,8 @@ good), as one negative line per subscription, exactly like a plan discount
 or a fixed amount never more than they total. Coupons and plan discounts stack
 additively: each is computed on the charges' lines, never on another discount.
 
->>> >>> coupon = Coupon("W", Discount("W", Decimal(10), None, (), date.min, None), (), 3)
+>>> from decimal import Decimal
+>>> coupon = Coupon("W", Discount("W", Decimal(10), None, (), date.min, None), (), 3)
 >>> [coupon.active(date(2026, 10, 20), None, date(2026, m, 1)) for m in (9, 10, 12, 1)]
 [False, True, True, False]
 """
