@@ -139,6 +139,25 @@ def _date(column: str) -> pl.Expr:
     return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
 
 
+def _date_span(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """``start_date`` and optional ``end_date`` text as dates, the end after the start."""
+    for column in ("start_date", "end_date"):
+        _fail_on(
+            frame,
+            _date(column).is_null() & pl.col(column).is_not_null(),
+            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
+            path,
+        )
+    frame = frame.with_columns(_date("start_date"), _date("end_date"))
+    _fail_on(
+        frame,
+        pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
+        pl.lit("end_date must be after start_date"),
+        path,
+    )
+    return frame
+
+
 def load_subscriptions(
     path: str | Path,
     customer_ids: Collection[str],
@@ -165,16 +184,7 @@ def load_subscriptions(
         pl.format("unknown plan {} (not in the catalog)", "plan_code"),
         path,
     )
-    for column in ("start_date", "end_date"):
-        _fail_on(
-            frame,
-            _date(column).is_null() & pl.col(column).is_not_null(),
-            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
-            path,
-        )
-    frame = frame.with_columns(
-        _date("start_date"),
-        _date("end_date"),
+    frame = _date_span(frame, path).with_columns(
         pl.col("quantity").fill_null("1").cast(pl.Int64, strict=False).alias("item_quantity"),
         pl.col("trial_days").fill_null("0").cast(pl.Int64, strict=False).alias("trial"),
     )
@@ -182,12 +192,6 @@ def load_subscriptions(
         frame,
         pl.col("item_quantity").is_null() | (pl.col("item_quantity") < 1),
         pl.format("quantity {} is not a positive whole number", pl.col("quantity")),
-        path,
-    )
-    _fail_on(
-        frame,
-        pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
-        pl.lit("end_date must be after start_date"),
         path,
     )
     _fail_on_overlaps(frame, sharing_plans(plan_codes) if sharing is None else sharing, path)
@@ -304,18 +308,5 @@ def load_redemptions(
         ),
         path,
     )
-    for column in ("start_date", "end_date"):
-        _fail_on(
-            frame,
-            _date(column).is_null() & pl.col(column).is_not_null(),
-            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
-            path,
-        )
-    frame = frame.with_columns(_date("start_date"), _date("end_date"))
-    _fail_on(
-        frame,
-        pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
-        pl.lit("end_date must be after start_date"),
-        path,
-    )
+    frame = _date_span(frame, path)
     return frame.select("subscription_id", "coupon_code", "start_date", "end_date"), raw
