@@ -114,6 +114,11 @@ def _to_utc(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+def _scheduling(customers: pl.DataFrame) -> list[str]:
+    """The customer columns that decide periods: timezone, and co-term date if any."""
+    return [c for c in ("customer_id", "timezone", "coterm_date") if c in customers.columns]
+
+
 def run_schedule(
     subscriptions: pl.DataFrame,
     customers: pl.DataFrame,
@@ -128,7 +133,7 @@ def run_schedule(
     if "anchor_date" not in subscriptions.columns:
         subscriptions = subscriptions.with_columns(pl.col("start_date").alias("anchor_date"))
     items = (
-        subscriptions.join(customers.select("customer_id", "timezone"), on="customer_id")
+        subscriptions.join(customers.select(_scheduling(customers)), on="customer_id")
         .join(plan_items, on="plan_code")
         .with_columns(pl.col("anchor_date").alias("_start"))
     )
@@ -198,7 +203,7 @@ def open_windows(
     if "anchor_date" not in subscriptions.columns:
         subscriptions = subscriptions.with_columns(pl.col("start_date").alias("anchor_date"))
     items = (
-        subscriptions.join(customers.select("customer_id", "timezone"), on="customer_id")
+        subscriptions.join(customers.select(_scheduling(customers)), on="customer_id")
         .join(plan_items.filter(pl.col("charge_code").is_null()), on="plan_code")
         .with_columns(pl.col("anchor_date").alias("_start"), pl.lit(as_of).alias("_until"))
     )

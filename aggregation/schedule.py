@@ -15,6 +15,13 @@ consecutive *segments*, each covering its own dates; every segment keeps the
 subscription's first day as its ``anchor_date``: anniversaries and the first
 period are the subscription's, not the segment's.
 
+*Co-terming* moves an anniversary: a subscription with a ``coterm_date``
+(its account's, or an ancestor's, :mod:`aggregation.hierarchy`) renews on
+that date's anniversaries instead of its own, so every subscription of a tree
+renews on one day; its first period runs from its start to the next co-term
+anniversary and is prorated like any partial period. Calendar-aligned items
+are co-termed already and keep the calendar.
+
 The run of month M (first day ``F``, next month's first day ``D``, the
 invoice date) bills exactly the periods *due* in it:
 
@@ -87,9 +94,12 @@ def period_index(anchor: date, cadence: Cadence, day: date) -> int:
     return index
 
 
-def period_anchor(cadence: Cadence, alignment: Alignment, start_date: date) -> date:
+def period_anchor(
+    cadence: Cadence, alignment: Alignment, start_date: date, coterm_date: date | None = None
+) -> date:
+    """Where periods are counted from; a co-term date may lie before or after the start."""
     if alignment is Alignment.ANNIVERSARY:
-        return start_date
+        return start_date if coterm_date is None else coterm_date
     return CALENDAR_WEEKS_FROM if cadence.unit is CadenceUnit.WEEK else CALENDAR_MONTHS_FROM
 
 
@@ -127,11 +137,13 @@ def due_periods(
     run_first: date,
     run_next: date,
     anchor_date: date | None = None,
+    coterm_date: date | None = None,
 ) -> list[ServicePeriod]:
     """The service periods of one subscription item that the run ``[run_first, run_next)`` bills.
 
     ``anchor_date`` is the subscription's first day when ``start_date`` starts a
-    later segment of it (default: ``start_date``).
+    later segment of it (default: ``start_date``); ``coterm_date`` the date its
+    anniversaries fall on instead of the first day's, when co-termed.
 
     >>> monthly = Schedule(Cadence(CadenceUnit.MONTH, 1), Alignment.CALENDAR, Timing.IN_ADVANCE)
     >>> october = (date(2026, 10, 1), date(2026, 11, 1))
@@ -140,7 +152,7 @@ def due_periods(
     [('2026-10-01', 15, 11), ('2026-11-01', 1, 12)]
     """
     first_day = start_date if anchor_date is None else anchor_date
-    anchor = period_anchor(schedule.cadence, schedule.alignment, first_day)
+    anchor = period_anchor(schedule.cadence, schedule.alignment, first_day, coterm_date)
     first_index = period_index(anchor, schedule.cadence, start_date)
     if schedule.once:
         if first_day != start_date or not run_first <= start_date < run_next:
@@ -174,6 +186,7 @@ SCHEDULE_KEYS = (
     "start_date",
     "end_date",
     "anchor_date",
+    "coterm_date",
     "cadence_unit",
     "cadence_count",
     "alignment",
@@ -195,22 +208,26 @@ def schedule_periods(items: pl.DataFrame, run_first: date, run_next: date) -> pl
     """``items`` (one row per subscription item) with one row per due service period.
 
     ``items`` has the columns of :data:`SCHEDULE_KEYS` (``anchor_date``
-    defaults to ``start_date``) and ``once``; the output adds
-    :data:`SERVICE_PERIOD_SCHEMA` (local dates) and drops items with nothing
-    due. Periods are computed once per distinct schedule.
+    defaults to ``start_date``, ``coterm_date`` to none) and ``once``; the
+    output adds :data:`SERVICE_PERIOD_SCHEMA` (local dates) and drops items
+    with nothing due. Periods are computed once per distinct schedule.
     """
-    if "anchor_date" not in items.columns:
-        items = items.with_columns(pl.col("start_date").alias("anchor_date"))
+    items = _with_anchors(items)
     keys = [*SCHEDULE_KEYS, "once"]
     rows = []
     for values in items.select(keys).unique().iter_rows():
-        start_date, end_date, anchor_date, unit, count, alignment, timing, once = values
+        start_date, end_date, anchor_date, coterm_date, unit, count, alignment, timing, once = (
+            values
+        )
         schedule = Schedule(
             Cadence(CadenceUnit(unit), count), Alignment(alignment), Timing(timing), once
         )
+        due = due_periods(
+            schedule, start_date, end_date, run_first, run_next, anchor_date, coterm_date
+        )
         rows.extend(
             (*values, p.start, p.end, p.active_start, p.active_end, p.days, p.active_days)
-            for p in due_periods(schedule, start_date, end_date, run_first, run_next, anchor_date)
+            for p in due
         )
     periods = pl.DataFrame(
         rows,
@@ -220,12 +237,21 @@ def schedule_periods(items: pl.DataFrame, run_first: date, run_next: date) -> pl
     return items.join(periods, on=keys, how="inner", nulls_equal=True)
 
 
+def _with_anchors(items: pl.DataFrame) -> pl.DataFrame:
+    if "anchor_date" not in items.columns:
+        items = items.with_columns(pl.col("start_date").alias("anchor_date"))
+    if "coterm_date" not in items.columns:
+        items = items.with_columns(pl.lit(None, dtype=pl.Date).alias("coterm_date"))
+    return items
+
+
 def open_period(
     schedule: Schedule,
     start_date: date,
     end_date: date | None,
     day: date,
     anchor_date: date | None = None,
+    coterm_date: date | None = None,
 ) -> ServicePeriod | None:
     """The period holding ``day``, when the subscription is active on it (else None).
 
@@ -237,7 +263,7 @@ active_start=datetime.date(2026, 10, 1), active_end=datetime.date(2027, 1, 1))
     if day < start_date or (end_date is not None and day >= end_date):
         return None
     first_day = start_date if anchor_date is None else anchor_date
-    anchor = period_anchor(schedule.cadence, schedule.alignment, first_day)
+    anchor = period_anchor(schedule.cadence, schedule.alignment, first_day, coterm_date)
     start, end = period_bounds(
         anchor, schedule.cadence, period_index(anchor, schedule.cadence, day)
     )
@@ -247,14 +273,15 @@ active_start=datetime.date(2026, 10, 1), active_end=datetime.date(2027, 1, 1))
 
 def open_periods(items: pl.DataFrame, day: date) -> pl.DataFrame:
     """``items`` (as for :func:`schedule_periods`) with the period holding ``day`` (if any)."""
+    items = _with_anchors(items)
     keys = [key for key in SCHEDULE_KEYS if key != "timing"]
     rows = []
     for values in items.select(keys).unique().iter_rows():
-        start_date, end_date, anchor_date, unit, count, alignment = values
+        start_date, end_date, anchor_date, coterm_date, unit, count, alignment = values
         schedule = Schedule(
             Cadence(CadenceUnit(unit), count), Alignment(alignment), Timing.IN_ARREARS
         )
-        p = open_period(schedule, start_date, end_date, day, anchor_date)
+        p = open_period(schedule, start_date, end_date, day, anchor_date, coterm_date)
         if p is not None:
             rows.append(
                 (*values, p.start, p.end, p.active_start, p.active_end, p.days, p.active_days)

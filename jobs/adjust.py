@@ -109,6 +109,10 @@ def plan_fingerprint(plan: Plan, catalog: Catalog) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_SCHEDULING = ("timezone", "coterm_date")
+"""Customer columns that move a subscription's periods: a change re-rates its periods."""
+
+
 def customer_fingerprints(plan: PeriodPlan, contracts: Contracts, catalog: Catalog) -> pl.DataFrame:
     """Per customer with anything in the period, the fingerprint of their contract inputs."""
     billed = pl.concat(
@@ -133,13 +137,16 @@ def customer_fingerprints(plan: PeriodPlan, contracts: Contracts, catalog: Catal
     columns = [c for c in contracts.subscriptions.columns if c != CUSTOMER_ID]
     rows = (
         contracts.subscriptions.join(billed, on="subscription_id", how="semi")
-        .join(contracts.customers.select(CUSTOMER_ID, "timezone"), on=CUSTOMER_ID)
+        .join(contracts.customers.select(CUSTOMER_ID, *_SCHEDULING), on=CUSTOMER_ID)
         .join(plans, on="plan_code", how="left")
         .select(
             CUSTOMER_ID,
             "subscription_id",
             pl.concat_str(
-                [pl.col(c).cast(pl.String).fill_null("") for c in [*columns, "timezone", "_plan"]],
+                [
+                    pl.col(c).cast(pl.String).fill_null("")
+                    for c in [*columns, *_SCHEDULING, "_plan"]
+                ],
                 separator="|",
             ).alias("_row"),
         )

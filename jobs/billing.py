@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from aggregation.hierarchy import ACCOUNT_SCHEMA
 from aggregation.periods import next_month
 from jobs import adjust, store
 from jobs.catalog import Catalog, load_catalog
@@ -130,6 +131,11 @@ def run_record(
         "meterline_version": version("meterline"),
     }
     return pl.DataFrame([row])
+
+
+def account_record(run_id: str, contracts: Contracts) -> pl.DataFrame:
+    """The ``account_hierarchy`` rows of a run: the trees its invoices were routed by."""
+    return contracts.customers.select(pl.lit(run_id).alias("run_id"), "name", *ACCOUNT_SCHEMA)
 
 
 def run_identity(period: str, catalog: Catalog, contracts: Contracts, batches: list[str]) -> str:
@@ -256,6 +262,7 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
                     "invoice_lines": lines,
                     "quarantine": quarantine,
                     "contract_segments": changed_segments(contracts.subscriptions, run_id),
+                    "account_hierarchy": account_record(run_id, contracts),
                     **records,
                 },
                 discard_draft=drafts.get(inputs.billing_period),

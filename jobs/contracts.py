@@ -1,6 +1,9 @@
 """Loading customers and subscriptions from CSV, validated row by row.
 
-``customers.csv``: ``customer_id, name, timezone`` (IANA name; empty means UTC).
+``customers.csv``: ``customer_id, name, timezone`` (IANA name; empty means UTC);
+optionally the tax columns ``country, vat_id, tax_exempt`` (:mod:`rating.tax`)
+and the hierarchy columns ``parent_id, invoice_to, coterm_date``
+(:mod:`aggregation.hierarchy`).
 ``subscriptions.csv``: ``subscription_id, customer_id, plan_code, start_date``
 and optionally ``end_date`` (exclusive; empty = open-ended) and ``quantity``
 (units of the plan's fixed fees, default 1). Dates are ISO ``YYYY-MM-DD`` in
@@ -18,6 +21,7 @@ from zoneinfo import available_timezones
 
 import polars as pl
 
+from aggregation.hierarchy import HierarchyError, account_tree
 from jobs.changes import (
     apply_changes,
     check_segment_overlaps,
@@ -58,6 +62,30 @@ def _fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) ->
         raise InputError(f"{path}: " + "; ".join(rows["m"].head(MAX_LISTED)) + more)
 
 
+def _fail_on_two_parents(frame: pl.DataFrame, path: Path) -> None:
+    """A customer listed twice under different parents would sit in two trees."""
+    if "parent_id" not in frame.columns:
+        return
+    parents = frame.group_by("customer_id").agg(
+        pl.col("parent_id").n_unique().alias("_parents"),
+        pl.format("{} (line {})", pl.col("parent_id").fill_null("no parent"), LINE)
+        .str.join(" and ")
+        .alias("_under"),
+    )
+    _fail_on(
+        frame.join(parents.filter(pl.col("_parents") > 1), on="customer_id").unique(
+            "customer_id", keep="first"
+        ),
+        pl.lit(value=True),
+        pl.format(
+            "customer {} is listed under {}: an account belongs to one tree",
+            "customer_id",
+            "_under",
+        ),
+        path,
+    )
+
+
 def _fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
     _fail_on(
         frame,
@@ -76,6 +104,7 @@ def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.D
         frame = frame.with_columns(pl.lit("UTC").alias("timezone"))
     frame = frame.with_columns(pl.col("timezone").fill_null("UTC"))
     _fail_on(frame, pl.col("customer_id").is_null(), pl.lit("empty customer_id"), path)
+    _fail_on_two_parents(frame, path)
     _fail_on_duplicates(frame, "customer_id", path)
     _fail_on(
         frame,
@@ -84,7 +113,60 @@ def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.D
         path,
     )
     frame = _tax_columns(frame, tax, path)
-    return frame.select(LINE, *CUSTOMER_COLUMNS, *TAX_COLUMNS), raw
+    frame = _hierarchy(frame, path)
+    return frame.select(LINE, *CUSTOMER_COLUMNS, *TAX_COLUMNS, *HIERARCHY_COLUMNS), raw
+
+
+HIERARCHY_COLUMNS = ("parent_id", "root_id", "depth", "bill_to", "coterm_date")
+
+
+def _hierarchy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """The account tree columns (``aggregation.hierarchy``) from the optional ``parent_id``,
+    ``invoice_to`` (empty or ``self``, ``parent``, or an ancestor's id) and ``coterm_date``."""
+    for name in ("parent_id", "invoice_to", "coterm_date"):
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
+    _fail_on(
+        frame,
+        pl.col("parent_id").is_not_null()
+        & ~pl.col("parent_id").is_in(frame["customer_id"].implode()),
+        pl.format("parent_id {} of customer {} is not a customer", "parent_id", "customer_id"),
+        path,
+    )
+    _fail_on(
+        frame,
+        pl.col("invoice_to").eq_missing(pl.lit("parent")) & pl.col("parent_id").is_null(),
+        pl.format("customer {} has invoice_to parent but no parent_id", "customer_id"),
+        path,
+    )
+    _fail_on(
+        frame,
+        _date("coterm_date").is_null() & pl.col("coterm_date").is_not_null(),
+        pl.format("coterm_date {} is not a date (YYYY-MM-DD)", "coterm_date"),
+        path,
+    )
+    accounts = frame.select(
+        "customer_id",
+        "parent_id",
+        pl.when(pl.col("invoice_to") == "parent")
+        .then(pl.col("parent_id"))
+        .when((pl.col("invoice_to") == "self") | (pl.col("invoice_to") == pl.col("customer_id")))
+        .then(None)
+        .otherwise(pl.col("invoice_to"))
+        .alias("invoice_to"),
+        _date("coterm_date"),
+    )
+    try:
+        tree = account_tree(accounts)
+    except HierarchyError as error:
+        lines = frame.filter(pl.col("customer_id").is_in(error.customers)).sort(LINE)[LINE]
+        listed = ", ".join(str(line) for line in lines.head(MAX_LISTED))
+        raise InputError(
+            f"{path}: line{'s' if lines.len() > 1 else ''} {listed}: {error}"
+        ) from None
+    return frame.drop("parent_id", "coterm_date").join(
+        tree.accounts, on="customer_id", how="left", maintain_order="left"
+    )
 
 
 TAX_COLUMNS = ("country", "vat_id", "tax_exempt")

@@ -2,7 +2,8 @@
 
 A document shows the invoice header (number, customer, issue date, billing
 period, currency), one row per line with its service period in the customer's
-local dates, quantity and amount, the tier breakdown of tiered lines, the
+local dates, quantity and amount (on an invoice consolidating several accounts
+of a hierarchy: grouped by account, each with its subtotal), the tier breakdown of tiered lines, the
 proration of partial fees, adjustments of earlier periods, and the totals.
 Amounts are the stored ones, formatted at the currency's minor unit; the
 document adds nothing up itself except what it prints from the database.
@@ -31,6 +32,8 @@ th { text-align: left; background: #f4f4f4; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.detail td { color: #666; font-size: 0.9em; border-bottom: none; }
 tr.total td { font-weight: bold; border-top: 2px solid #222; }
+tr.account td { font-weight: bold; background: #fafafa; }
+tr.subtotal td { font-style: italic; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.2em; }
 dt { color: #666; }
 """
@@ -46,8 +49,20 @@ class TierDetail:
 
 
 @dataclass(frozen=True)
+class AccountPart:
+    """One account's part of a consolidated invoice."""
+
+    customer_id: str
+    name: str
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
 class DocumentLine:
     number: int
+    customer_id: str
     description: str
     period_start: datetime
     period_end: datetime
@@ -74,6 +89,8 @@ class InvoiceDocument:
     lines: tuple[DocumentLine, ...]
     taxes: tuple[tuple[str, Decimal, Decimal, Decimal], ...] = ()
     """(tax code, rate %, taxable amount, tax) per treatment and rate."""
+    accounts: tuple[AccountPart, ...] = ()
+    """The accounts whose lines it holds, in line order (one unless consolidated)."""
 
 
 def _number(value: Decimal) -> str:
@@ -141,11 +158,34 @@ def _tax_label(code: str, rate: Decimal) -> str:
     return _TAX_LABELS.get(code, code).format(rate=_number(rate))
 
 
+def _grouped_rows(doc: InvoiceDocument) -> list[str]:
+    """Line rows; on a consolidated invoice, under each account's name with its subtotal."""
+    if len(doc.accounts) < 2:
+        return [row for line in doc.lines for row in _line_rows(line, doc)]
+    esc = html.escape
+    rows = []
+    for part in doc.accounts:
+        rows.append(
+            f'<tr class="account"><td></td><td colspan="4">{esc(part.name)} '
+            f"({esc(part.customer_id)})</td></tr>"
+        )
+        for line in doc.lines:
+            if line.customer_id == part.customer_id:
+                rows.extend(_line_rows(line, doc))
+        rows.append(
+            f'<tr class="subtotal"><td></td><td colspan="3">Subtotal {esc(part.name)}: '
+            f"{esc(money(part.subtotal, doc.currency))} + tax "
+            f"{esc(money(part.tax, doc.currency))}</td>"
+            f'<td class="num">{esc(money(part.total, doc.currency))}</td></tr>'
+        )
+    return rows
+
+
 def render_invoice(doc: InvoiceDocument) -> str:
     """The invoice as one HTML page (no external resources)."""
     esc = html.escape
     kind = "Credit note" if doc.total < 0 else "Invoice"
-    rows = [row for line in doc.lines for row in _line_rows(line, doc)]
+    rows = _grouped_rows(doc)
     header = (
         f"<dl><dt>Customer</dt><dd>{esc(doc.customer_name)} ({esc(doc.customer_id)})</dd>"
         f"<dt>Issue date</dt><dd>{doc.issue_date.isoformat()}</dd>"
@@ -183,8 +223,9 @@ def render_invoice(doc: InvoiceDocument) -> str:
 
 
 _LINES = """
-SELECT l.invoice_id, l.line_number, l.description, l.period_start, l.period_end, l.quantity,
-       l.amount, l.adjusted_period, r.prorated_days, r.period_days, r.tier_breakdown
+SELECT l.invoice_id, l.line_number, l.customer_id, l.description, l.period_start,
+       l.period_end, l.quantity, l.amount, l.adjusted_period, r.prorated_days, r.period_days,
+       r.tier_breakdown
 FROM invoice_lines l
 LEFT JOIN rated_charges r
   ON r.run_id = l.run_id AND r.subscription_id = l.subscription_id
@@ -192,6 +233,16 @@ LEFT JOIN rated_charges r
  AND r.dimensions = l.dimensions
 WHERE l.invoice_id IN (SELECT unnest(?::VARCHAR[]))
 ORDER BY l.invoice_id, l.line_number
+"""
+
+_ACCOUNTS = """
+SELECT a.invoice_id, a.customer_id, coalesce(h.name, a.customer_id), a.subtotal, a.tax_total,
+       a.total
+FROM invoice_accounts a
+JOIN invoices i USING (invoice_id)
+LEFT JOIN account_hierarchy h ON h.run_id = i.run_id AND h.customer_id = a.customer_id
+WHERE a.invoice_id IN (SELECT unnest(?::VARCHAR[]))
+ORDER BY a.invoice_id, a.customer_id
 """
 
 _HEADERS = """
@@ -220,16 +271,25 @@ def load_documents(
     lines: dict[str, list[DocumentLine]] = {}
     ids = [row[0] for row in headers]
     for row in con.execute(_LINES, [ids]).fetchall():
-        invoice_id, number, description, start, end, quantity, amount, adjusted, days, of, tiers = (
-            row
-        )
+        invoice_id, number, account, description, start, end, quantity, amount, *rest = row
+        adjusted, days, of, tiers = rest
         details = tuple(
             TierDetail(t["tier"], t["units"], t["unit_price"], t["flat_fee"], t["amount"])
             for t in tiers or []
         )
         lines.setdefault(invoice_id, []).append(
             DocumentLine(
-                number, description, start, end, quantity, amount, adjusted, days, of, details
+                number,
+                account,
+                description,
+                start,
+                end,
+                quantity,
+                amount,
+                adjusted,
+                days,
+                of,
+                details,
             )
         )
     taxes: dict[str, list[tuple[str, Decimal, Decimal, Decimal]]] = {}
@@ -239,9 +299,15 @@ def load_documents(
         [ids],
     ).fetchall():
         taxes.setdefault(invoice_id, []).append(tuple(tax))  # type: ignore[arg-type]
+    accounts: dict[str, list[AccountPart]] = {}
+    for invoice_id, *part in con.execute(_ACCOUNTS, [ids]).fetchall():
+        accounts.setdefault(invoice_id, []).append(AccountPart(*part))
     return [
         InvoiceDocument(
-            *row, lines=tuple(lines.get(row[0], [])), taxes=tuple(taxes.get(row[0], []))
+            *row,
+            lines=tuple(lines.get(row[0], [])),
+            taxes=tuple(taxes.get(row[0], [])),
+            accounts=tuple(accounts.get(row[0], [])),
         )
         for row in headers
     ]

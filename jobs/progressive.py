@@ -33,6 +33,7 @@ from jobs.billing import (
     RUN_COUNTS,
     RunInputs,
     RunResult,
+    account_record,
     load_run_inputs,
     run_record,
     tax_of,
@@ -144,6 +145,7 @@ def _run(
                 "rated_charges": lines_due,
                 "invoices": invoices,
                 "invoice_lines": lines,
+                "account_hierarchy": account_record(run_id, contracts),
             },
         )
     return RunResult(run_id, label, str(db_path), False, counts, timer.seconds)

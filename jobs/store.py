@@ -165,6 +165,7 @@ RUN_TABLES = (
     "period_inputs",
     "period_batches",
     "contract_segments",
+    "account_hierarchy",
 )
 """The tables whose rows belong to a billing run (by ``run_id``)."""
 

@@ -1,7 +1,14 @@
-"""Invoices from rated charges: one invoice per customer and currency per period.
+"""Invoices from rated charges: one invoice per recipient and currency per run.
 
 Each rated charge becomes one invoice line carrying its rounded amount; an
-invoice's total is the exact sum of its lines (no second rounding).
+invoice's total is the exact sum of its lines (no second rounding). A line
+goes on the invoice of its account's ``bill_to`` (the account itself, or the
+ancestor it consolidates into, :mod:`aggregation.hierarchy`): a consolidated
+invoice holds the lines of several accounts, grouped by account. Routing never
+changes a line: each is rated and taxed as the account's own, so a
+consolidated total is exactly the sum of what each account would be billed
+alone. Lines in different currencies never share an invoice: a recipient gets
+one invoice per currency.
 """
 
 from __future__ import annotations
@@ -15,13 +22,23 @@ from rating.tax import apply_taxes
 from schemas.tables import ADJUSTED_PERIOD
 from schemas.types import ROUNDED_AMOUNT
 
-INVOICE_KEYS = ("customer_id", "currency")
+INVOICE_KEYS = ("bill_to", "currency")
+
+
+def route(rated: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """``rated`` with ``bill_to``: whose invoice each line goes on (by default its own
+    account's, when ``customers`` has no hierarchy columns)."""
+    if "bill_to" not in customers.columns:
+        return rated.with_columns(pl.col("customer_id").alias("bill_to"))
+    return rated.join(
+        customers.select("customer_id", "bill_to"), on="customer_id", how="left"
+    ).with_columns(pl.coalesce("bill_to", "customer_id").alias("bill_to"))
 
 
 def invoice_numbers(rated: pl.DataFrame, billing_period: str) -> pl.DataFrame:
-    """``customer_id, currency, invoice_id``: numbered in customer order, deterministic.
+    """``bill_to, currency, invoice_id``: numbered in recipient order, deterministic.
 
-    >>> frame = pl.DataFrame({"customer_id": ["b", "a", "b"], "currency": ["EUR"] * 3})
+    >>> frame = pl.DataFrame({"bill_to": ["b", "a", "b"], "currency": ["EUR"] * 3})
     >>> invoice_numbers(frame, "2026-10")["invoice_id"].to_list()
     ['INV-202610-000001', 'INV-202610-000002']
     """
@@ -58,6 +75,7 @@ def build_invoice_lines(rated: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFr
         rated.join(numbers, on=list(INVOICE_KEYS), how="left")
         .sort(
             "invoice_id",
+            "customer_id",
             ADJUSTED_PERIOD,
             "subscription_id",
             "charge_position",
@@ -93,22 +111,29 @@ def build_invoice_lines(rated: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFr
 
 
 def build_invoices(
-    lines: pl.DataFrame, customers: pl.DataFrame, billing_period: str, issue_date: date
+    lines: pl.DataFrame,
+    numbers: pl.DataFrame,
+    customers: pl.DataFrame,
+    billing_period: str,
+    issue_date: date,
 ) -> pl.DataFrame:
-    """Invoice headers: ``subtotal`` and ``tax_total`` are the exact sums of their lines'
-    net amounts and taxes (``rating.tax.apply_taxes``; none when the lines carry no
-    tax), ``total`` their sum."""
+    """Invoice headers, addressed to their recipient (``numbers``): ``subtotal`` and
+    ``tax_total`` are the exact sums of their lines' net amounts and taxes
+    (``rating.tax.apply_taxes``; none when the lines carry no tax), ``total`` their
+    sum; ``account_count`` how many accounts' lines the invoice holds."""
     if "tax_amount" not in lines.columns:
         lines = lines.with_columns(pl.lit(0, dtype=ROUNDED_AMOUNT).alias("tax_amount"))
     return (
-        lines.group_by("invoice_id", "run_id", "customer_id", "currency")
+        lines.group_by("invoice_id", "run_id", "currency")
         .agg(
             pl.col("period_start").min(),
             pl.col("period_end").max(),
             pl.len().cast(pl.Int32).alias("line_count"),
+            pl.col("customer_id").n_unique().cast(pl.Int32).alias("account_count"),
             pl.col("amount").sum().cast(ROUNDED_AMOUNT).alias("subtotal"),
             pl.col("tax_amount").sum().cast(ROUNDED_AMOUNT).alias("tax_total"),
         )
+        .join(numbers.select("invoice_id", pl.col("bill_to").alias("customer_id")), on="invoice_id")
         .join(
             customers.select("customer_id", pl.col("name").alias("customer_name"), "timezone"),
             on="customer_id",
@@ -132,6 +157,7 @@ def build_invoices(
             "issue_date",
             "status",
             "line_count",
+            "account_count",
             "subtotal",
             "tax_total",
             "total",
@@ -149,7 +175,7 @@ def invoice_run(
     issue_date: date,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A run's invoice lines (numbered, taxed) and invoices, from its rated charges."""
-    lines = apply_taxes(
-        build_invoice_lines(rated, invoice_numbers(rated, label)), tax_rules, inclusive_plans
-    )
-    return lines, build_invoices(lines, customers, label, issue_date)
+    routed = route(rated, customers)
+    numbers = invoice_numbers(routed, label)
+    lines = apply_taxes(build_invoice_lines(routed, numbers), tax_rules, inclusive_plans)
+    return lines, build_invoices(lines, numbers, customers, label, issue_date)

@@ -56,15 +56,16 @@ CREATE TABLE IF NOT EXISTS invoices (
     invoice_id      VARCHAR PRIMARY KEY,        -- INV-YYYYMM-NNNNNN
     run_id          VARCHAR NOT NULL,
     billing_period  VARCHAR NOT NULL,
-    customer_id     VARCHAR NOT NULL,
+    customer_id     VARCHAR NOT NULL,           -- the recipient (bill_to of its lines' accounts)
     customer_name   VARCHAR NOT NULL,
-    timezone        VARCHAR NOT NULL,           -- the customer's: local dates on the document
+    timezone        VARCHAR NOT NULL,           -- the recipient's: local dates on the document
     currency        VARCHAR NOT NULL,
     period_start    TIMESTAMPTZ NOT NULL,
     period_end      TIMESTAMPTZ NOT NULL,
     issue_date      DATE NOT NULL,
     status          VARCHAR NOT NULL,           -- draft, then issued: never changed again
     line_count      INTEGER NOT NULL,
+    account_count   INTEGER NOT NULL,           -- accounts whose lines it holds (consolidated: > 1)
     subtotal        DECIMAL(38,4) NOT NULL,     -- sum of the lines' net amounts, exactly
     tax_total       DECIMAL(38,4) NOT NULL,     -- sum of the lines' taxes, exactly
     total           DECIMAL(38,4) NOT NULL      -- subtotal + tax_total
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_id       VARCHAR NOT NULL,
     line_number      INTEGER NOT NULL,
     run_id           VARCHAR NOT NULL,
-    customer_id      VARCHAR NOT NULL,
+    customer_id      VARCHAR NOT NULL,          -- the account the line is for (its subscription's)
     subscription_id  VARCHAR NOT NULL,
     plan_code        VARCHAR NOT NULL,
     charge_code      VARCHAR NOT NULL,
@@ -171,3 +172,80 @@ CREATE OR REPLACE VIEW invoice_taxes AS   -- an invoice's tax per treatment and 
 SELECT invoice_id, currency, tax_code, tax_rate,
        sum(amount) AS taxable_amount, sum(tax_amount) AS tax_amount
 FROM invoice_lines GROUP BY ALL;
+
+CREATE TABLE IF NOT EXISTS account_hierarchy (  -- the account trees a run billed with
+    run_id        VARCHAR NOT NULL,
+    customer_id   VARCHAR NOT NULL,
+    name          VARCHAR NOT NULL,
+    parent_id     VARCHAR,                      -- null: a root
+    root_id       VARCHAR NOT NULL,
+    depth         INTEGER NOT NULL,             -- a root is at depth 0
+    bill_to       VARCHAR NOT NULL,             -- whose invoice carries its lines
+    coterm_date   DATE,                         -- its anniversary plans renew on this date
+    PRIMARY KEY (run_id, customer_id)
+);
+
+CREATE OR REPLACE VIEW invoice_accounts AS   -- each account's part of an invoice
+SELECT invoice_id, customer_id, currency, count(*) AS line_count,
+       sum(amount) AS subtotal, sum(tax_amount) AS tax_total,
+       sum(amount) + sum(tax_amount) AS total
+FROM invoice_lines GROUP BY ALL;
+
+CREATE OR REPLACE VIEW account_closure AS    -- each account with itself and every ancestor
+WITH RECURSIVE up(run_id, customer_id, ancestor_id, distance) AS (
+    SELECT run_id, customer_id, customer_id, 0 FROM account_hierarchy
+    UNION ALL
+    SELECT up.run_id, up.customer_id, h.parent_id, up.distance + 1
+    FROM up JOIN account_hierarchy h
+      ON h.run_id = up.run_id AND h.customer_id = up.ancestor_id
+    WHERE h.parent_id IS NOT NULL
+)
+SELECT run_id, customer_id, ancestor_id, distance FROM up;
+
+-- Roll-ups, per billing period and node of a tree: the node's own figures and its
+-- subtree's (the node and everything under it; a root's subtree is its whole tree).
+CREATE OR REPLACE VIEW revenue_rollup AS
+SELECT r.billing_period, c.ancestor_id AS account_id, h.root_id, h.depth, l.currency,
+       count(DISTINCT l.customer_id) AS accounts_billed,
+       coalesce(sum(l.amount) FILTER (WHERE c.distance = 0), 0) AS own_subtotal,
+       sum(l.amount) AS subtotal,
+       sum(l.tax_amount) AS tax_total,
+       sum(l.amount) + sum(l.tax_amount) AS total
+FROM invoice_lines l
+JOIN billing_runs r ON r.run_id = l.run_id
+JOIN account_closure c ON c.run_id = l.run_id AND c.customer_id = l.customer_id
+JOIN account_hierarchy h ON h.run_id = c.run_id AND h.customer_id = c.ancestor_id
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW usage_rollup AS
+SELECT q.billing_period, c.ancestor_id AS account_id, h.root_id, h.depth,
+       q.meter_code, q.charge_code,
+       coalesce(sum(q.quantity) FILTER (WHERE c.distance = 0), 0) AS own_quantity,
+       sum(q.quantity) AS quantity,
+       sum(q.event_count) AS event_count
+FROM rated_charges q
+JOIN account_closure c ON c.run_id = q.run_id AND c.customer_id = q.customer_id
+JOIN account_hierarchy h ON h.run_id = c.run_id AND h.customer_id = c.ancestor_id
+WHERE q.meter_code IS NOT NULL
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW invoice_rollup AS     -- invoices received in each subtree
+SELECT i.billing_period, c.ancestor_id AS account_id, h.root_id, h.depth, i.currency,
+       count(*) FILTER (WHERE c.distance = 0) AS own_invoices,
+       coalesce(sum(i.total) FILTER (WHERE c.distance = 0), 0) AS own_total,
+       count(*) AS invoices,
+       sum(i.total) AS total
+FROM invoices i
+JOIN account_closure c ON c.run_id = i.run_id AND c.customer_id = i.customer_id
+JOIN account_hierarchy h ON h.run_id = c.run_id AND h.customer_id = c.ancestor_id
+GROUP BY ALL;
+
+CREATE OR REPLACE VIEW revenue_by_level AS   -- each tree's revenue at each depth
+SELECT r.billing_period, h.root_id, h.depth, l.currency,
+       count(DISTINCT l.customer_id) AS accounts_billed,
+       sum(l.amount) AS subtotal, sum(l.tax_amount) AS tax_total,
+       sum(l.amount) + sum(l.tax_amount) AS total
+FROM invoice_lines l
+JOIN billing_runs r ON r.run_id = l.run_id
+JOIN account_hierarchy h ON h.run_id = l.run_id AND h.customer_id = l.customer_id
+GROUP BY ALL;

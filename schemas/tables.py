@@ -97,6 +97,7 @@ OUTPUT_TABLES = (
     "period_inputs",
     "period_batches",
     "contract_segments",
+    "account_hierarchy",
 )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from jobs import period as period_job
 from jobs.billing import RunInputs, run_billing
+from jobs.store import RUN_TABLES
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +42,8 @@ def test_sharded_run_bills_the_same(
     # The ingestion batches are in the fixture's database: start from a copy without its run.
     shutil.copy(sample_db, db)
     with duckdb.connect(str(db)) as con:
-        for table in (
-            "billing_runs",
-            "rated_charges",
-            "invoice_lines",
-            "invoices",
-            "period_inputs",
-            "period_batches",
-        ):
-            con.execute(f"DELETE FROM {table}")
-        con.execute("DELETE FROM quarantine WHERE run_id IS NOT NULL")
+        for table in RUN_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE run_id IS NOT NULL")
     monkeypatch.setattr(period_job, "SHARD_ROWS", 30_000)
     shards: list[period_job.Shard] = []
     measure = period_job._measure_shard

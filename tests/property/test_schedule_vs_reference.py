@@ -73,8 +73,11 @@ def as_tuples(periods: list[ServicePeriod]) -> list[tuple[date, date, date, date
     start=DAYS,
     length=st.one_of(st.none(), st.integers(1, 1200)),
     offset=st.integers(-2, 40),
+    coterm=st.one_of(st.none(), DAYS),
 )
-def test_due_periods_are_the_references(cadence, alignment, timing, once, start, length, offset):
+def test_due_periods_are_the_references(
+    cadence, alignment, timing, once, start, length, offset, coterm
+):
     end = None if length is None else start + timedelta(days=length)
     run_first = month_of(start)
     for _ in range(offset % 40):
@@ -82,10 +85,17 @@ def test_due_periods_are_the_references(cadence, alignment, timing, once, start,
     if offset < 0:
         run_first = month_of(run_first - timedelta(days=1))
     got = due_periods(
-        schedule_of(cadence, alignment, timing, once), start, end, run_first, next_month(run_first)
+        schedule_of(cadence, alignment, timing, once),
+        start,
+        end,
+        run_first,
+        next_month(run_first),
+        coterm_date=coterm,
     )
     unit, count = cadence
-    expected = reference_due_periods(unit, count, alignment, timing, once, start, end, run_first)
+    expected = reference_due_periods(
+        unit, count, alignment, timing, once, start, end, run_first, coterm_date=coterm
+    )
     assert as_tuples(got) == expected
 
 
@@ -95,17 +105,20 @@ def test_due_periods_are_the_references(cadence, alignment, timing, once, start,
     timing=st.sampled_from(["in_advance", "in_arrears"]),
     start=DAYS,
     length=st.integers(1, 1100),
+    coterm=st.one_of(st.none(), DAYS),
 )
-def test_consecutive_runs_bill_every_period_once(cadence, alignment, timing, start, length):
+def test_consecutive_runs_bill_every_period_once(cadence, alignment, timing, start, length, coterm):
     end = start + timedelta(days=length)
     schedule = schedule_of(cadence, alignment, timing, once=False)
     billed = []
     run_first = month_of(start - timedelta(days=1))
     while run_first <= next_month(next_month(month_of(end))):
-        billed += as_tuples(due_periods(schedule, start, end, run_first, next_month(run_first)))
+        billed += as_tuples(
+            due_periods(schedule, start, end, run_first, next_month(run_first), None, coterm)
+        )
         run_first = next_month(run_first)
     unit, count = cadence
-    assert sorted(billed) == all_periods(unit, count, alignment, start, end)
+    assert sorted(billed) == all_periods(unit, count, alignment, start, end, None, coterm)
     assert len(set(billed)) == len(billed)
     assert sum((active_end - active_start).days for _, _, active_start, active_end in billed) == (
         length
@@ -147,6 +160,27 @@ def test_month_end_anniversaries_come_back_to_their_day():
         date(2026, 2, 28),
         date(2027, 2, 28),
         date(2028, 2, 29),
+    ]
+
+
+def test_a_co_termed_subscription_renews_on_the_co_term_date():
+    """Started on 10 March, co-termed to the 15th: 10-15 March (5 of February-March's 28
+    days), then 15th to 15th; the co-term date may come before or after the start."""
+    schedule = schedule_of(("month", 1), "anniversary", "in_arrears", once=False)
+    for coterm in (date(2025, 1, 15), date(2027, 6, 15)):
+        march = due_periods(
+            schedule, date(2026, 3, 10), None, date(2026, 3, 1), date(2026, 4, 1), None, coterm
+        )
+        assert as_tuples(march) == [
+            (date(2026, 2, 15), date(2026, 3, 15), date(2026, 3, 10), date(2026, 3, 15))
+        ]
+        assert (march[0].active_days, march[0].days) == (5, 28)
+    calendar = schedule_of(("month", 1), "calendar", "in_arrears", once=False)
+    ignored = due_periods(
+        calendar, date(2026, 3, 10), None, date(2026, 3, 1), date(2026, 4, 1), None, coterm
+    )
+    assert as_tuples(ignored) == [
+        (date(2026, 3, 1), date(2026, 4, 1), date(2026, 3, 10), date(2026, 4, 1))
     ]
 
 

@@ -6,8 +6,9 @@ imports nothing from the project:
 * month cadences step month by month (a loop of single months) from the
   anchor, each start on the anchor's day or the month's last day;
   week cadences step seven days at a time;
-* the anchor is the subscription's first day (anniversary) or 2000-01-01 /
-  Monday 2000-01-03 (calendar);
+* the anchor is the subscription's first day (anniversary), its co-term date
+  when it has one (anniversary; stepped back whole periods until it is not
+  after the start), or 2000-01-01 / Monday 2000-01-03 (calendar);
 * a period is billed by the monthly run whose ``(first, next]`` holds its due
   day (in arrears: the end of its covered part; in advance: the start), or
   whose ``[first, next)`` holds the start date (the first period in advance, a
@@ -35,17 +36,34 @@ def _month_step(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
-def _starts(unit: str, count: int, anchor: date, until: date) -> list[date]:
-    """Every period start from ``anchor`` up to the first one at or after ``until``."""
-    starts = [anchor]
+def _month_back(year: int, month: int) -> tuple[int, int]:
+    return (year - 1, 12) if month == 1 else (year, month - 1)
+
+
+def _on_day(year: int, month: int, day: int) -> date:
+    return date(year, month, min(day, monthrange(year, month)[1]))
+
+
+def _starts(unit: str, count: int, anchor: date, until: date, begin: date) -> list[date]:
+    """Every period start counted from ``anchor``: from the last one at or before
+    ``begin`` up to the first one at or after ``until``."""
     year, month = anchor.year, anchor.month
+    first = anchor
+    while first > begin:
+        if unit == "week":
+            first -= timedelta(days=7 * count)
+            continue
+        for _ in range(count):
+            year, month = _month_back(year, month)
+        first = _on_day(year, month, anchor.day)
+    starts = [first]
     while starts[-1] < until:
         if unit == "week":
             starts.append(starts[-1] + timedelta(days=7 * count))
             continue
         for _ in range(count):
             year, month = _month_step(year, month)
-        starts.append(date(year, month, min(anchor.day, monthrange(year, month)[1])))
+        starts.append(_on_day(year, month, anchor.day))
     return starts
 
 
@@ -56,14 +74,15 @@ def all_periods(
     start: date,
     end: date,
     anchor_date: date | None = None,
+    coterm_date: date | None = None,
 ) -> list[Period]:
     """Every period that ``[start, end)`` touches, with its covered part."""
     first_day = anchor_date or start
     if alignment == "anniversary":
-        anchor = first_day
+        anchor = coterm_date or first_day
     else:
         anchor = CALENDAR_WEEKS if unit == "week" else CALENDAR_MONTHS
-    starts = _starts(unit, count, anchor, end)
+    starts = _starts(unit, count, anchor, end, start)
     periods = []
     for left, right in pairwise(starts):
         active_start, active_end = max(left, start), min(right, end)
@@ -100,10 +119,11 @@ def reference_due_periods(
     end: date | None,
     run_first: date,
     anchor_date: date | None = None,
+    coterm_date: date | None = None,
 ) -> list[Period]:
     """The periods the run of ``run_first``'s month bills."""
     horizon = end or date(run_first.year + 3, 1, 1)
-    periods = all_periods(unit, count, alignment, start, horizon, anchor_date)
+    periods = all_periods(unit, count, alignment, start, horizon, anchor_date, coterm_date)
     first_day = anchor_date or start
     if once:
         periods = periods[:1] if first_day == start else []

@@ -47,6 +47,7 @@ def text_of(page: str) -> str:
 def line(number: int, description: str, amount: str, **extra: object) -> DocumentLine:
     fields: dict = {
         "number": number,
+        "customer_id": "b",
         "description": description,
         "period_start": datetime(2026, 9, 30, 22, tzinfo=UTC),
         "period_end": datetime(2026, 10, 31, 23, tzinfo=UTC),
