@@ -129,8 +129,8 @@ def customer_fingerprints(plan: PeriodPlan, contracts: Contracts, catalog: Catal
     ).unique()
     plans = pl.DataFrame(
         {
-            "plan_code": list(catalog.plans),
-            "_plan": [plan_fingerprint(p, catalog) for p in catalog.plans.values()],
+            "plan_code": list(catalog.rated_plans),
+            "_plan": [plan_fingerprint(p, catalog) for p in catalog.rated_plans.values()],
         },
         schema={"plan_code": pl.String, "_plan": pl.String},
     )

@@ -36,6 +36,7 @@ from jobs.stages import StageTimer
 from meter.event_store import EventStore
 from rating.invoice import invoice_run
 from rating.plan import price_changes
+from rating.price_lists import catalog_plan_code, plan_currencies
 from rating.progressive import progressive_credits
 from rating.tax import treatments
 from schemas.errors import RunError
@@ -94,6 +95,7 @@ def load_run_inputs(inputs: RunInputs) -> tuple[Catalog, Contracts]:
         catalog.tax,
         inputs.coupons,
         catalog.coupons,
+        plan_currencies(catalog.plans, catalog.price_lists),
     )
     return catalog, contracts
 
@@ -209,7 +211,9 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
             ],
             how="vertical",
         ).with_columns(
-            pl.lit(run_id).alias("run_id"), pl.lit(inputs.billing_period).alias("billing_period")
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(inputs.billing_period).alias("billing_period"),
+            catalog_plan_code(),
         )
         lines, invoices = invoice_run(
             rated,

@@ -19,6 +19,7 @@ from meter.event_types import parse_event_types
 from meter.meters import check_meters, parse_meters
 from rating.coupons import Coupon, parse_coupons
 from rating.plan import Plan, check_charge_meters, parse_plans
+from rating.price_lists import parse_price_lists
 from rating.tax import TaxConfig, parse_tax
 from schemas.catalog import EventType, Meter
 from schemas.errors import CatalogError, InputError
@@ -50,6 +51,13 @@ class Catalog:
     """VAT rules (``rating.tax``); None: nothing is taxed."""
     coupons: dict[str, Coupon] = field(default_factory=dict)
     """Coupons customers may redeem (``rating.coupons``)."""
+    price_lists: dict[str, Plan] = field(default_factory=dict)
+    """The plans' prices in their other currencies, by priced code (``rating.price_lists``)."""
+
+    @property
+    def rated_plans(self) -> dict[str, Plan]:
+        """What rating looks plans up in: the plans, and their price lists by priced code."""
+        return {**self.plans, **self.price_lists}
 
 
 def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
@@ -66,12 +74,13 @@ def parse_catalog(data: Any, source: str, sha256: str = "") -> Catalog:
     if event_types:
         meters = check_meters(meters, event_types, problems, invalid)
     plans = parse_plans(data.get("plans"), set(meters), problems)
-    check_charge_meters(plans, meters, problems)
+    price_lists = parse_price_lists(data.get("plans"), plans, set(meters), problems)
+    check_charge_meters({**plans, **price_lists}, meters, problems)
     tax = parse_tax(data.get("tax"), problems)
     coupons = parse_coupons(data.get("coupons"), plans, problems)
     if problems:
         raise CatalogError(source, problems)
-    return Catalog(meters, plans, sha256, event_types, tax, coupons)
+    return Catalog(meters, plans, sha256, event_types, tax, coupons, price_lists)
 
 
 def load_catalog(path: str | Path) -> Catalog:

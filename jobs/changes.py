@@ -42,6 +42,7 @@ import polars as pl
 from aggregation.schedule import add_months
 from jobs.csv_input import LINE, read_csv
 from rating.plan import Plan
+from rating.price_lists import catalog_plan_code
 from schemas.errors import InputError
 
 CHANGE_COLUMNS = ("subscription_id", "effective_date", "change")
@@ -423,7 +424,7 @@ def changed_segments(segments: pl.DataFrame, run_id: str) -> pl.DataFrame:
         "start_date",
         "end_date",
         "customer_id",
-        "plan_code",
+        catalog_plan_code(),
         "item_quantity",
         "paused",
         "end_reason",

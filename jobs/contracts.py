@@ -23,6 +23,7 @@ import polars as pl
 
 from aggregation.hierarchy import HierarchyError, account_tree
 from jobs.changes import (
+    SEGMENT_OF,
     apply_changes,
     check_segment_overlaps,
     concurrent_conflicts,
@@ -31,6 +32,7 @@ from jobs.changes import (
 )
 from jobs.csv_input import LINE, read_csv
 from rating.coupons import Coupon
+from rating.money import MINOR_UNITS
 from rating.tax import TaxConfig, missing_rates
 from schemas.errors import InputError
 
@@ -114,7 +116,29 @@ def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.D
     )
     frame = _tax_columns(frame, tax, path)
     frame = _hierarchy(frame, path)
-    return frame.select(LINE, *CUSTOMER_COLUMNS, *TAX_COLUMNS, *HIERARCHY_COLUMNS), raw
+    frame = _currency(frame, path)
+    return (
+        frame.select(LINE, *CUSTOMER_COLUMNS, *TAX_COLUMNS, *HIERARCHY_COLUMNS, "currency"),
+        raw,
+    )
+
+
+def _currency(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """``currency``: the account bills in it (empty: each plan in its own currency)."""
+    if "currency" not in frame.columns:
+        return frame.with_columns(pl.lit(None, dtype=pl.String).alias("currency"))
+    frame = frame.with_columns(pl.col("currency").str.to_uppercase())
+    _fail_on(
+        frame,
+        pl.col("currency").is_not_null() & ~pl.col("currency").is_in(sorted(MINOR_UNITS)),
+        pl.format(
+            "unknown currency {} of customer {} (use an ISO 4217 code such as EUR)",
+            "currency",
+            "customer_id",
+        ),
+        path,
+    )
+    return frame
 
 
 HIERARCHY_COLUMNS = ("parent_id", "root_id", "depth", "bill_to", "coterm_date")
@@ -317,9 +341,12 @@ def load_contracts(
     tax: TaxConfig | None = None,
     coupons_path: str | Path | None = None,
     coupons: Mapping[str, Coupon] | None = None,
+    price_lists: pl.DataFrame | None = None,
 ) -> Contracts:
     """Customers and subscriptions, with the effective-dated changes (``changes_path``) and
-    the catalog's price-list changes (``replacements``) applied, as segments."""
+    the catalog's price-list changes (``replacements``) applied, as segments; each segment
+    of a customer with a ``currency`` is priced in it (``price_lists``:
+    ``rating.price_lists.plan_currencies``)."""
     customers, customers_raw = load_customers(customers_path, tax)
     customer_ids = customers["customer_id"].to_list()
     sharing = sharing_plans(plan_codes)
@@ -332,10 +359,14 @@ def load_contracts(
         subscriptions.drop(LINE), changes, customer_ids, plan_codes, source, replacements
     )
     check_segment_overlaps(segments, sharing, source)
+    if price_lists is not None:
+        segments = in_account_currency(
+            segments, customers, price_lists, subscriptions, Path(subscriptions_path)
+        )
     redemptions, coupons_raw = (
         (None, b"")
         if coupons_path is None
-        else load_redemptions(coupons_path, subscriptions, coupons or {})
+        else load_redemptions(coupons_path, subscriptions, coupons or {}, segments)
     )
     digest = hashlib.sha256(
         customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw + b"\0" + coupons_raw
@@ -343,13 +374,66 @@ def load_contracts(
     return Contracts(customers.drop(LINE), segments, digest, redemptions)
 
 
+def in_account_currency(
+    segments: pl.DataFrame,
+    customers: pl.DataFrame,
+    price_lists: pl.DataFrame,
+    subscriptions: pl.DataFrame,
+    path: Path,
+) -> pl.DataFrame:
+    """Segments whose customer bills in a currency, on their plan's price list in it
+    (``plan_code`` becomes the priced code, e.g. ``pro@USD``)."""
+    priced = segments.join(
+        customers.select("customer_id", pl.col("currency").alias("_currency")),
+        on="customer_id",
+        how="left",
+    ).join(
+        price_lists.rename({"currency": "_currency"}),
+        on=["plan_code", "_currency"],
+        how="left",
+    )
+    missing = (
+        priced.filter(pl.col("_currency").is_not_null() & pl.col("priced_code").is_null())
+        .join(
+            subscriptions.select(pl.col("subscription_id").alias(SEGMENT_OF), LINE),
+            on=SEGMENT_OF,
+            how="left",
+        )
+        .sort(LINE, "start_date")
+    )
+    _fail_on(
+        missing,
+        pl.lit(value=True),
+        pl.format(
+            "subscription {} of customer {}: plan {} has no {} prices (the customer bills in "
+            "{}; add prices.{} to the plan in the catalog)",
+            SEGMENT_OF,
+            "customer_id",
+            "plan_code",
+            "_currency",
+            "_currency",
+            "_currency",
+        ),
+        path,
+    )
+    return priced.with_columns(pl.coalesce("priced_code", "plan_code").alias("plan_code")).select(
+        segments.columns
+    )
+
+
 REDEMPTION_COLUMNS = ("subscription_id", "coupon_code", "start_date")
 
 
 def load_redemptions(
-    path: str | Path, subscriptions: pl.DataFrame, coupons: Mapping[str, Coupon]
+    path: str | Path,
+    subscriptions: pl.DataFrame,
+    coupons: Mapping[str, Coupon],
+    segments: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, bytes]:
-    """``coupons.csv``: which subscription redeemed which coupon, from (and to) when."""
+    """``coupons.csv``: which subscription redeemed which coupon, from (and to) when.
+
+    A coupon with a fixed amount is in its plan's currency: it cannot be redeemed on a
+    subscription billed in another (``segments`` priced in the account's currency)."""
     path = Path(path)
     frame, raw = read_csv(path, REDEMPTION_COLUMNS)
     if "end_date" not in frame.columns:
@@ -390,5 +474,25 @@ def load_redemptions(
         ),
         path,
     )
+    if segments is not None:
+        fixed = [code for code, coupon in coupons.items() if coupon.discount.amount is not None]
+        elsewhere = segments.filter(pl.col("plan_code").str.contains("@", literal=True)).select(
+            pl.col(SEGMENT_OF).alias("subscription_id"), pl.col("plan_code").alias("_priced")
+        )
+        _fail_on(
+            frame.filter(pl.col("coupon_code").is_in(fixed)).join(
+                elsewhere.unique("subscription_id", keep="first"), on="subscription_id"
+            ),
+            pl.lit(value=True),
+            pl.format(
+                "coupon {} takes a fixed amount off in plan {}'s currency; subscription {} "
+                "bills in another ({})",
+                "coupon_code",
+                "plan_code",
+                "subscription_id",
+                "_priced",
+            ),
+            path,
+        )
     frame = _date_span(frame, path)
     return frame.select("subscription_id", "coupon_code", "start_date", "end_date"), raw

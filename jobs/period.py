@@ -253,7 +253,7 @@ def plan_period(
     """Which periods the run of ``period`` bills for these contracts, and what it must read."""
     first_day = parse_billing_period(period)
     schedule = run_schedule(
-        contracts.subscriptions, contracts.customers, plan_items(catalog.plans), first_day
+        contracts.subscriptions, contracts.customers, plan_items(catalog.rated_plans), first_day
     )
     calendar = customer_periods(contracts.customers, first_day)
     plan = plan_reads(
@@ -392,7 +392,7 @@ def rate_planned_period(
             rate_period(
                 plan.schedule.billable,
                 usage,
-                catalog.plans,
+                catalog.rated_plans,
                 plan.first_day,
                 transactions,
                 plan.schedule.fees,

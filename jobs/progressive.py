@@ -44,6 +44,7 @@ from meter.event_store import EventStore
 from rating.adjustments import adjustment_lines
 from rating.invoice import invoice_run
 from rating.plan import plan_items
+from rating.price_lists import catalog_plan_code
 from rating.progressive import crossing
 from schemas.errors import InputError
 from schemas.tables import FEE_PERIOD_SCHEMA
@@ -71,7 +72,7 @@ def _run(
 ) -> RunResult:
     with timer.stage("setup"):
         catalog, contracts = load_run_inputs(inputs)
-        plans = {code: plan for code, plan in catalog.plans.items() if plan.progressive}
+        plans = {code: plan for code, plan in catalog.rated_plans.items() if plan.progressive}
         if not plans:
             raise InputError(
                 f"{inputs.catalog}: no plan has progressive_billing; nothing to bill as of {label}"
@@ -112,7 +113,9 @@ def _run(
         unbilled = adjustment_lines(usage, store.progressive_lines(con, subscriptions), None)
         due = crossing(unbilled, plans)
         lines_due = unbilled.filter(pl.col("subscription_id").is_in(due.implode())).with_columns(
-            pl.lit(run_id).alias("run_id"), pl.lit(label).alias("billing_period")
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(label).alias("billing_period"),
+            catalog_plan_code(),
         )
         lines, invoices = invoice_run(
             lines_due, contracts.customers, *tax_of(catalog, contracts), label.replace("-", ""), day

@@ -58,6 +58,7 @@ PLAN_KEYS = {
     "discounts",
     "progressive_billing",
     "replaced_by",
+    "prices",
     "prices_include_tax",
 }
 
@@ -374,13 +375,19 @@ def check_formulas(
         problems.append(f"{path}: formula charges reference each other in a cycle: {cycle}")
 
 
-def parse_plan(raw: Any, path: str, meter_codes: set[str], problems: list[str]) -> Plan | None:
+def parse_plan(
+    raw: Any, path: str, meter_codes: set[str], problems: list[str], at: str | None = None
+) -> Plan | None:
+    """One plan; ``at`` names it in problems (default ``plans.<code>``)."""
     if not isinstance(raw, Mapping):
         problems.append(f"{path}: expected a mapping")
         return None
     code = _text(raw, "code", path, problems)
+    if code is not None and "@" in code:
+        problems.append(f"{path}.code: {code!r}: a plan code cannot hold '@'")
+        code = None
     if code is not None:
-        path = f"plans.{code}"
+        path = at or f"plans.{code}"
     params.reject_unknown(raw, PLAN_KEYS, path, problems)
     currency = _text(raw, "currency", path, problems)
     if currency is not None and currency not in MINOR_UNITS:
