@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from aggregation.hierarchy import ACCOUNT_SCHEMA
@@ -39,8 +40,10 @@ from rating.plan import price_changes
 from rating.price_lists import catalog_plan_code, plan_currencies
 from rating.progressive import progressive_credits
 from rating.tax import treatments
+from rating.wallet import ENTRY_SCHEMA, wallet_run
 from schemas.errors import RunError
 from schemas.events import QUARANTINE_SCHEMA
+from schemas.types import ROUNDED_AMOUNT
 
 STAGES = ("setup", "read", "validate", "aggregate", "rate", "invoice", "write")
 RUN_COUNTS = (
@@ -68,6 +71,8 @@ class RunInputs:
     """Effective-dated contract changes (``jobs.changes``), if any."""
     coupons: str | Path | None = None
     """Redeemed coupons (``coupons.csv``), if any."""
+    credits: str | Path | None = None
+    """Prepaid credits granted (``credits.csv``), if any."""
     draft: bool = False
     """Write the invoices as drafts: a later run of the period replaces them, until
     ``meter issue`` (or a run that is not a draft) issues them."""
@@ -96,6 +101,7 @@ def load_run_inputs(inputs: RunInputs) -> tuple[Catalog, Contracts]:
         inputs.coupons,
         catalog.coupons,
         plan_currencies(catalog.plans, catalog.price_lists),
+        inputs.credits,
     )
     return catalog, contracts
 
@@ -138,6 +144,38 @@ def run_record(
 def account_record(run_id: str, contracts: Contracts) -> pl.DataFrame:
     """The ``account_hierarchy`` rows of a run: the trees its invoices were routed by."""
     return contracts.customers.select(pl.lit(run_id).alias("run_id"), "name", *ACCOUNT_SCHEMA)
+
+
+def pay_with_credits(
+    con: duckdb.DuckDBPyConnection,
+    contracts: Contracts,
+    invoices: pl.DataFrame,
+    issue_date: date,
+    run_id: str,
+    replacing: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The invoices with their recipients' prepaid credits applied (``rating.wallet``), and
+    the run's ``wallet_ledger`` rows; ``replacing``: a draft run whose entries this replaces."""
+    grants = contracts.grants
+    if grants is None or grants.is_empty():
+        return invoices, pl.DataFrame()
+    ledger = store.wallet_entries(con, grants["customer_id"].unique().sort().to_list(), replacing)
+    entries, applied = wallet_run(
+        grants,
+        ledger,
+        invoices.select("invoice_id", "customer_id", "currency", "total"),
+        issue_date,
+    )
+    paid = (
+        invoices.drop("credits_applied", "amount_due")
+        .join(applied, on="invoice_id", how="left")
+        .with_columns(pl.col("credits_applied").fill_null(0).cast(ROUNDED_AMOUNT))
+        .with_columns(
+            (pl.col("total") - pl.col("credits_applied")).cast(ROUNDED_AMOUNT).alias("amount_due")
+        )
+        .select(invoices.columns)
+    )
+    return paid, entries.select(pl.lit(run_id).alias("run_id"), *ENTRY_SCHEMA)
 
 
 def run_identity(period: str, catalog: Catalog, contracts: Contracts, batches: list[str]) -> str:
@@ -225,6 +263,14 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
         invoices = invoices.with_columns(
             pl.lit("draft" if inputs.draft else "issued").alias("status")
         )
+        invoices, wallet = pay_with_credits(
+            con,
+            contracts,
+            invoices,
+            next_month(plan.first_day),
+            run_id,
+            drafts.get(inputs.billing_period),
+        )
         quarantine = current.quarantine.select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA)
 
     counts = {
@@ -267,6 +313,7 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
                     "quarantine": quarantine,
                     "contract_segments": changed_segments(contracts.subscriptions, run_id),
                     "account_hierarchy": account_record(run_id, contracts),
+                    "wallet_ledger": wallet,
                     **records,
                 },
                 discard_draft=drafts.get(inputs.billing_period),

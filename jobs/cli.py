@@ -117,6 +117,12 @@ def _contract_options(command: Callable[..., None]) -> Callable[..., None]:
             type=click.Path(),
             help="coupons.csv: which subscription redeemed which coupon, from when.",
         ),
+        click.option(
+            "--credits",
+            default=None,
+            type=click.Path(),
+            help="credits.csv: prepaid credits granted to accounts (top-ups, expiry).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -211,6 +217,7 @@ def bill(
     subscriptions: str,
     changes: str | None,
     coupons: str | None,
+    credits: str | None,
     draft: bool,
     db: str,
     store: str,
@@ -233,6 +240,7 @@ def bill(
         store,
         changes=changes,
         coupons=coupons,
+        credits=credits,
         draft=draft,
     )
     if as_of is not None:
@@ -278,6 +286,7 @@ def backfill(
     subscriptions: str,
     changes: str | None,
     coupons: str | None,
+    credits: str | None,
     db: str,
     store: str,
 ) -> None:
@@ -288,7 +297,14 @@ def backfill(
     inputs changed.
     """
     inputs = RunInputs(
-        first, catalog, customers, subscriptions, store, changes=changes, coupons=coupons
+        first,
+        catalog,
+        customers,
+        subscriptions,
+        store,
+        changes=changes,
+        coupons=coupons,
+        credits=credits,
     )
     with _progress(TimeRemainingColumn()) as progress:
         task = progress.add_task("backfill", total=None)

@@ -30,7 +30,8 @@ from jobs.changes import (
     load_changes,
     sharing_plans,
 )
-from jobs.csv_input import LINE, read_csv
+from jobs.credits import load_credits
+from jobs.csv_input import LINE, MAX_LISTED, fail_on, read_csv
 from rating.coupons import Coupon
 from rating.money import MINOR_UNITS
 from rating.tax import TaxConfig, missing_rates
@@ -38,7 +39,6 @@ from schemas.errors import InputError
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "timezone")
 SUBSCRIPTION_COLUMNS = ("subscription_id", "customer_id", "plan_code", "start_date")
-MAX_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,8 @@ class Contracts:
     sha256: str
     redemptions: pl.DataFrame | None = None
     """Redeemed coupons: ``subscription_id, coupon_code, start_date, end_date``."""
-
-
-def _fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> None:
-    """Raise one error listing (up to a few of) the lines where ``bad`` holds."""
-    rows = frame.filter(bad.fill_null(value=True)).select(
-        pl.format("line {}: {}", pl.col(LINE), message).alias("m")
-    )
-    if rows.height:
-        more = f" (and {rows.height - MAX_LISTED} more)" if rows.height > MAX_LISTED else ""
-        raise InputError(f"{path}: " + "; ".join(rows["m"].head(MAX_LISTED)) + more)
+    grants: pl.DataFrame | None = None
+    """Prepaid credits granted (``jobs.credits``, ``rating.wallet.GRANT_SCHEMA``)."""
 
 
 def _fail_on_two_parents(frame: pl.DataFrame, path: Path) -> None:
@@ -74,7 +66,7 @@ def _fail_on_two_parents(frame: pl.DataFrame, path: Path) -> None:
         .str.join(" and ")
         .alias("_under"),
     )
-    _fail_on(
+    fail_on(
         frame.join(parents.filter(pl.col("_parents") > 1), on="customer_id").unique(
             "customer_id", keep="first"
         ),
@@ -89,7 +81,7 @@ def _fail_on_two_parents(frame: pl.DataFrame, path: Path) -> None:
 
 
 def _fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
-    _fail_on(
+    fail_on(
         frame,
         pl.col(column).is_duplicated(),
         pl.format("duplicate {} {}", pl.lit(column), pl.col(column)),
@@ -105,10 +97,10 @@ def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.D
     if "timezone" not in frame.columns:
         frame = frame.with_columns(pl.lit("UTC").alias("timezone"))
     frame = frame.with_columns(pl.col("timezone").fill_null("UTC"))
-    _fail_on(frame, pl.col("customer_id").is_null(), pl.lit("empty customer_id"), path)
+    fail_on(frame, pl.col("customer_id").is_null(), pl.lit("empty customer_id"), path)
     _fail_on_two_parents(frame, path)
     _fail_on_duplicates(frame, "customer_id", path)
-    _fail_on(
+    fail_on(
         frame,
         ~pl.col("timezone").is_in(sorted(available_timezones())),
         pl.format("unknown timezone {} (use an IANA name such as Europe/Paris)", "timezone"),
@@ -128,7 +120,7 @@ def _currency(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     if "currency" not in frame.columns:
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias("currency"))
     frame = frame.with_columns(pl.col("currency").str.to_uppercase())
-    _fail_on(
+    fail_on(
         frame,
         pl.col("currency").is_not_null() & ~pl.col("currency").is_in(sorted(MINOR_UNITS)),
         pl.format(
@@ -150,20 +142,20 @@ def _hierarchy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     for name in ("parent_id", "invoice_to", "coterm_date"):
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
-    _fail_on(
+    fail_on(
         frame,
         pl.col("parent_id").is_not_null()
         & ~pl.col("parent_id").is_in(frame["customer_id"].implode()),
         pl.format("parent_id {} of customer {} is not a customer", "parent_id", "customer_id"),
         path,
     )
-    _fail_on(
+    fail_on(
         frame,
         pl.col("invoice_to").eq_missing(pl.lit("parent")) & pl.col("parent_id").is_null(),
         pl.format("customer {} has invoice_to parent but no parent_id", "customer_id"),
         path,
     )
-    _fail_on(
+    fail_on(
         frame,
         _date("coterm_date").is_null() & pl.col("coterm_date").is_not_null(),
         pl.format("coterm_date {} is not a date (YYYY-MM-DD)", "coterm_date"),
@@ -203,7 +195,7 @@ def _tax_columns(frame: pl.DataFrame, tax: TaxConfig | None, path: Path) -> pl.D
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     exempt = pl.col("tax_exempt").str.to_lowercase()
-    _fail_on(
+    fail_on(
         frame,
         exempt.is_not_null() & ~exempt.is_in(["true", "false"]),
         pl.format("tax_exempt {} is not true or false", "tax_exempt"),
@@ -215,20 +207,20 @@ def _tax_columns(frame: pl.DataFrame, tax: TaxConfig | None, path: Path) -> pl.D
     )
     if tax is None:
         return frame
-    _fail_on(
+    fail_on(
         frame,
         pl.col("country").is_null(),
         pl.lit("empty country (the catalog taxes: every customer needs one, e.g. FR)"),
         path,
     )
-    _fail_on(
+    fail_on(
         frame,
         ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
         pl.format("country {} is not a country code such as FR", "country"),
         path,
     )
     unknown = missing_rates(frame, tax)
-    _fail_on(
+    fail_on(
         frame.join(unknown.select("customer_id"), on="customer_id", how="semi"),
         pl.lit(value=True),
         pl.format(
@@ -248,14 +240,14 @@ def _date(column: str) -> pl.Expr:
 def _date_span(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     """``start_date`` and optional ``end_date`` text as dates, the end after the start."""
     for column in ("start_date", "end_date"):
-        _fail_on(
+        fail_on(
             frame,
             _date(column).is_null() & pl.col(column).is_not_null(),
             pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
             path,
         )
     frame = frame.with_columns(_date("start_date"), _date("end_date"))
-    _fail_on(
+    fail_on(
         frame,
         pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
         pl.lit("end_date must be after start_date"),
@@ -276,15 +268,15 @@ def load_subscriptions(
         if optional not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(optional))
     for column in SUBSCRIPTION_COLUMNS:
-        _fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
     _fail_on_duplicates(frame, "subscription_id", path)
-    _fail_on(
+    fail_on(
         frame,
         ~pl.col("customer_id").is_in(list(customer_ids)),
         pl.format("unknown customer {}", "customer_id"),
         path,
     )
-    _fail_on(
+    fail_on(
         frame,
         ~pl.col("plan_code").is_in(list(plan_codes)),
         pl.format("unknown plan {} (not in the catalog)", "plan_code"),
@@ -294,14 +286,14 @@ def load_subscriptions(
         pl.col("quantity").fill_null("1").cast(pl.Int64, strict=False).alias("item_quantity"),
         pl.col("trial_days").fill_null("0").cast(pl.Int64, strict=False).alias("trial"),
     )
-    _fail_on(
+    fail_on(
         frame,
         pl.col("item_quantity").is_null() | (pl.col("item_quantity") < 1),
         pl.format("quantity {} is not a positive whole number", pl.col("quantity")),
         path,
     )
     _fail_on_overlaps(frame, sharing_plans(plan_codes) if sharing is None else sharing, path)
-    _fail_on(
+    fail_on(
         frame,
         pl.col("trial").is_null() | (pl.col("trial") < 0),
         pl.format("trial_days {} is not a whole number of days", pl.col("trial_days")),
@@ -315,7 +307,7 @@ def _fail_on_overlaps(frame: pl.DataFrame, sharing: pl.DataFrame, path: Path) ->
     """A customer may hold several subscriptions at once only when their plans price
     different meters (a cross-sold add-on): each event then belongs to one of them."""
     clashes = concurrent_conflicts(frame.with_columns(pl.col(LINE).alias("_key")), sharing, "_key")
-    _fail_on(
+    fail_on(
         frame.join(
             clashes.select(pl.col("_key").alias(LINE), pl.col("other").alias("_previous")),
             on=LINE,
@@ -342,6 +334,7 @@ def load_contracts(
     coupons_path: str | Path | None = None,
     coupons: Mapping[str, Coupon] | None = None,
     price_lists: pl.DataFrame | None = None,
+    credits_path: str | Path | None = None,
 ) -> Contracts:
     """Customers and subscriptions, with the effective-dated changes (``changes_path``) and
     the catalog's price-list changes (``replacements``) applied, as segments; each segment
@@ -368,10 +361,14 @@ def load_contracts(
         if coupons_path is None
         else load_redemptions(coupons_path, subscriptions, coupons or {}, segments)
     )
+    grants, credits_raw = (
+        (None, b"") if credits_path is None else load_credits(credits_path, customer_ids)
+    )
+    parts = [customers_raw, subscriptions_raw, changes_raw, coupons_raw]
     digest = hashlib.sha256(
-        customers_raw + b"\0" + subscriptions_raw + b"\0" + changes_raw + b"\0" + coupons_raw
+        b"\0".join(parts if credits_path is None else [*parts, credits_raw])
     ).hexdigest()
-    return Contracts(customers.drop(LINE), segments, digest, redemptions)
+    return Contracts(customers.drop(LINE), segments, digest, redemptions, grants)
 
 
 def in_account_currency(
@@ -401,7 +398,7 @@ def in_account_currency(
         )
         .sort(LINE, "start_date")
     )
-    _fail_on(
+    fail_on(
         missing,
         pl.lit(value=True),
         pl.format(
@@ -439,8 +436,8 @@ def load_redemptions(
     if "end_date" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("end_date"))
     for column in REDEMPTION_COLUMNS:
-        _fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
-    _fail_on(
+        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    fail_on(
         frame,
         ~pl.col("coupon_code").is_in(sorted(coupons)),
         pl.format("unknown coupon {} (not in the catalog's coupons)", "coupon_code"),
@@ -448,7 +445,7 @@ def load_redemptions(
     )
     plans = subscriptions.select("subscription_id", "plan_code")
     frame = frame.join(plans, on="subscription_id", how="left", maintain_order="left")
-    _fail_on(
+    fail_on(
         frame,
         pl.col("plan_code").is_null(),
         pl.format("unknown subscription {}", "subscription_id"),
@@ -463,7 +460,7 @@ def load_redemptions(
     wrong_plan = frame.filter(pl.col("coupon_code").is_in(restricted)).join(
         allowed, on=["coupon_code", "plan_code"], how="anti"
     )
-    _fail_on(
+    fail_on(
         wrong_plan,
         pl.lit(value=True),
         pl.format(
@@ -479,7 +476,7 @@ def load_redemptions(
         elsewhere = segments.filter(pl.col("plan_code").str.contains("@", literal=True)).select(
             pl.col(SEGMENT_OF).alias("subscription_id"), pl.col("plan_code").alias("_priced")
         )
-        _fail_on(
+        fail_on(
             frame.filter(pl.col("coupon_code").is_in(fixed)).join(
                 elsewhere.unique("subscription_id", keep="first"), on="subscription_id"
             ),

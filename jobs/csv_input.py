@@ -11,6 +11,8 @@ from schemas.errors import InputError
 
 LINE = "_line"
 """The line of the file a row came from (the header is line 1)."""
+MAX_LISTED = 5
+"""Bad lines named in one error (the rest are counted)."""
 
 
 def read_csv(path: Path, required: Collection[str]) -> tuple[pl.DataFrame, bytes]:
@@ -29,3 +31,13 @@ def read_csv(path: Path, required: Collection[str]) -> tuple[pl.DataFrame, bytes
         raise InputError(f"{path}: missing column {missing[0]!r} (needs {', '.join(required)})")
     frame = frame.with_columns(pl.col(pl.String).str.strip_chars())
     return frame.with_row_index(LINE, offset=2), raw
+
+
+def fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> None:
+    """Raise one error listing (up to a few of) the lines where ``bad`` holds."""
+    rows = frame.filter(bad.fill_null(value=True)).select(
+        pl.format("line {}: {}", pl.col(LINE), message).alias("m")
+    )
+    if rows.height:
+        more = f" (and {rows.height - MAX_LISTED} more)" if rows.height > MAX_LISTED else ""
+        raise InputError(f"{path}: " + "; ".join(rows["m"].head(MAX_LISTED)) + more)

@@ -35,6 +35,7 @@ from jobs.billing import (
     RunResult,
     account_record,
     load_run_inputs,
+    pay_with_credits,
     run_record,
     tax_of,
 )
@@ -121,6 +122,7 @@ def _run(
             lines_due, contracts.customers, *tax_of(catalog, contracts), label.replace("-", ""), day
         )
         invoices = invoices.with_columns(pl.lit(label).alias("billing_period"))
+        invoices, wallet = pay_with_credits(con, contracts, invoices, day, run_id)
     counts = {
         **rated.counts,
         "customers_billed": invoices["customer_id"].n_unique(),
@@ -149,6 +151,7 @@ def _run(
                 "invoices": invoices,
                 "invoice_lines": lines,
                 "account_hierarchy": account_record(run_id, contracts),
+                "wallet_ledger": wallet,
             },
         )
     return RunResult(run_id, label, str(db_path), False, counts, timer.seconds)

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from rating.wallet import ENTRY_SCHEMA
 from schemas.errors import RunError
 from schemas.tables import OUTPUT_TABLES, ddl
 from schemas.types import AMOUNT, QUANTITY, ROUNDED_AMOUNT
@@ -156,6 +157,21 @@ def progressive_lines(con: duckdb.DuckDBPyConnection, subscriptions: list[str]) 
     )
 
 
+def wallet_entries(
+    con: duckdb.DuckDBPyConnection, customers: list[str], replacing: str | None
+) -> pl.DataFrame:
+    """The ledger of these accounts' wallets, but for the entries of the draft run being
+    replaced (``rating.wallet.ENTRY_SCHEMA``)."""
+    frame = query_frame(
+        con,
+        "SELECT credit_id, customer_id, currency, entry_date, kind, amount, invoice_id "
+        "FROM wallet_ledger WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND run_id IS DISTINCT FROM ?",
+        [customers, replacing],
+    )
+    return frame.cast(ENTRY_SCHEMA) if frame.width else pl.DataFrame(schema=ENTRY_SCHEMA)
+
+
 RUN_TABLES = (
     "billing_runs",
     "rated_charges",
@@ -166,6 +182,7 @@ RUN_TABLES = (
     "period_batches",
     "contract_segments",
     "account_hierarchy",
+    "wallet_ledger",
 )
 """The tables whose rows belong to a billing run (by ``run_id``)."""
 

@@ -143,7 +143,9 @@ def build_invoices(
             pl.lit(issue_date).alias("issue_date"),
             pl.lit("issued").alias("status"),
             (pl.col("subtotal") + pl.col("tax_total")).cast(ROUNDED_AMOUNT).alias("total"),
+            pl.lit(0, dtype=ROUNDED_AMOUNT).alias("credits_applied"),
         )
+        .with_columns(pl.col("total").alias("amount_due"))
         .select(
             "invoice_id",
             "run_id",
@@ -161,6 +163,8 @@ def build_invoices(
             "subtotal",
             "tax_total",
             "total",
+            "credits_applied",
+            "amount_due",
         )
         .sort("invoice_id")
     )

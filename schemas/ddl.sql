@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS invoices (
     account_count   INTEGER NOT NULL,           -- accounts whose lines it holds (consolidated: > 1)
     subtotal        DECIMAL(38,4) NOT NULL,     -- sum of the lines' net amounts, exactly
     tax_total       DECIMAL(38,4) NOT NULL,     -- sum of the lines' taxes, exactly
-    total           DECIMAL(38,4) NOT NULL      -- subtotal + tax_total
+    total           DECIMAL(38,4) NOT NULL,     -- subtotal + tax_total
+    credits_applied DECIMAL(38,4) NOT NULL,     -- paid from the recipient's prepaid credits
+    amount_due      DECIMAL(38,4) NOT NULL      -- total - credits_applied
 );
 
 CREATE TABLE IF NOT EXISTS invoice_lines (
@@ -249,3 +251,29 @@ FROM invoice_lines l
 JOIN billing_runs r ON r.run_id = l.run_id
 JOIN account_hierarchy h ON h.run_id = l.run_id AND h.customer_id = l.customer_id
 GROUP BY ALL;
+
+CREATE TABLE IF NOT EXISTS wallet_ledger (     -- prepaid credits: every movement, never edited
+    run_id       VARCHAR NOT NULL,              -- the run that recorded it
+    credit_id    VARCHAR NOT NULL,              -- the grant (credits.csv)
+    customer_id  VARCHAR NOT NULL,              -- the wallet's account
+    currency     VARCHAR NOT NULL,
+    entry_date   DATE NOT NULL,                 -- granted_on, expires_on, or the invoice date
+    kind         VARCHAR NOT NULL,              -- top_up | expired | consumed
+    amount       DECIMAL(38,4) NOT NULL,        -- + top-up, - expired or consumed
+    invoice_id   VARCHAR                        -- consumed: the invoice it paid
+);
+
+CREATE OR REPLACE VIEW wallet_history AS      -- each wallet's entries with the balance after each
+SELECT *, sum(amount) OVER (
+           PARTITION BY customer_id, currency
+           ORDER BY entry_date, CASE kind WHEN 'top_up' THEN 0 WHEN 'expired' THEN 1 ELSE 2 END,
+                    invoice_id, credit_id
+           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS balance
+FROM wallet_ledger;
+
+CREATE OR REPLACE VIEW wallet_balances AS     -- what is left, per wallet and per grant
+SELECT customer_id, currency, credit_id, sum(amount) AS balance,
+       sum(amount) FILTER (WHERE kind = 'top_up') AS granted,
+       -coalesce(sum(amount) FILTER (WHERE kind = 'consumed'), 0) AS consumed,
+       -coalesce(sum(amount) FILTER (WHERE kind = 'expired'), 0) AS expired
+FROM wallet_ledger GROUP BY ALL;

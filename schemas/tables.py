@@ -98,6 +98,7 @@ OUTPUT_TABLES = (
     "period_batches",
     "contract_segments",
     "account_hierarchy",
+    "wallet_ledger",
 )
 
 

@@ -56,6 +56,8 @@ class Scenario:
             self.root / "changes.csv" if (self.root / "changes.csv").exists() else None,
             self.root / "coupons.csv" if (self.root / "coupons.csv").exists() else None,
         )
+        if (self.root / "credits.csv").exists():
+            inputs = replace(inputs, credits=self.root / "credits.csv")
         return replace(inputs, **changes)  # type: ignore[arg-type]
 
     def bill(self, *periods: str, **changes: object) -> list[RunResult]:

@@ -1,0 +1,108 @@
+"""Loading prepaid credits (``credits.csv``, ``--credits``), validated line by line.
+
+Columns: ``credit_id`` (unique), ``customer_id`` (known), ``currency``
+(ISO 4217), ``amount`` (positive, at most the currency's decimals),
+``granted_on`` and optionally ``expires_on`` (``YYYY-MM-DD``; the first day the
+credit no longer pays, after ``granted_on``). What a run does with them:
+:mod:`rating.wallet`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+import polars as pl
+
+from jobs.csv_input import fail_on, read_csv
+from rating.money import MINOR_UNITS
+from rating.wallet import GRANT_SCHEMA
+
+CREDIT_COLUMNS = ("credit_id", "customer_id", "currency", "amount", "granted_on")
+
+
+def _date(column: str) -> pl.Expr:
+    return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
+
+
+def load_credits(path: str | Path, customer_ids: Collection[str]) -> tuple[pl.DataFrame, bytes]:
+    """The grants of ``credits.csv`` (:data:`rating.wallet.GRANT_SCHEMA`) and its bytes."""
+    path = Path(path)
+    frame, raw = read_csv(path, CREDIT_COLUMNS)
+    if "expires_on" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("expires_on"))
+    for column in CREDIT_COLUMNS:
+        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    fail_on(
+        frame,
+        pl.col("credit_id").is_duplicated(),
+        pl.format("duplicate credit_id {}", "credit_id"),
+        path,
+    )
+    fail_on(
+        frame,
+        ~pl.col("customer_id").is_in(list(customer_ids)),
+        pl.format("unknown customer {}", "customer_id"),
+        path,
+    )
+    frame = frame.with_columns(pl.col("currency").str.to_uppercase())
+    fail_on(
+        frame,
+        ~pl.col("currency").is_in(sorted(MINOR_UNITS)),
+        pl.format("unknown currency {} (use an ISO 4217 code such as EUR)", "currency"),
+        path,
+    )
+    _check_amounts(frame, path)
+    for column in ("granted_on", "expires_on"):
+        fail_on(
+            frame,
+            _date(column).is_null() & pl.col(column).is_not_null(),
+            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
+            path,
+        )
+    frame = frame.with_columns(_date("granted_on"), _date("expires_on"))
+    fail_on(
+        frame,
+        pl.col("expires_on").is_not_null() & (pl.col("expires_on") <= pl.col("granted_on")),
+        pl.lit("expires_on must be after granted_on"),
+        path,
+    )
+    grants = frame.select(
+        "credit_id",
+        "customer_id",
+        "currency",
+        pl.col("amount").cast(GRANT_SCHEMA["amount"]),
+        "granted_on",
+        "expires_on",
+    )
+    return grants, raw
+
+
+def _check_amounts(frame: pl.DataFrame, path: Path) -> None:
+    text = pl.col("amount")
+    fail_on(
+        frame,
+        ~text.str.contains(r"^-?\d+(\.\d+)?$"),
+        pl.format("amount {} is not a number", "amount"),
+        path,
+    )
+    fail_on(
+        frame,
+        text.str.starts_with("-") | ~text.str.contains(r"[1-9]"),
+        pl.format("amount {} is not positive (a top-up adds credit)", "amount"),
+        path,
+    )
+    decimals = text.str.extract(r"\.(\d+)$").str.strip_chars_end("0").str.len_chars().fill_null(0)
+    minor = pl.col("currency").replace_strict(MINOR_UNITS, return_dtype=pl.UInt32)
+    fail_on(
+        frame,
+        decimals > minor,
+        pl.format("amount {} has more decimals than {} has", "amount", "currency"),
+        path,
+    )
+    fail_on(
+        frame,
+        text.str.extract(r"^(\d+)").str.len_chars() > 30,
+        pl.format("amount {} is too large", "amount"),
+        path,
+    )
