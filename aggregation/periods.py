@@ -302,3 +302,72 @@ def subscription_lifetimes(subscriptions: pl.DataFrame, customers: pl.DataFrame)
     return _to_utc(lives, {"start_date": "life_start", "end_date": "life_end"}).select(
         "customer_id", "subscription_id", "life_start", "life_end"
     )
+
+
+def closing_terms(
+    subscriptions: pl.DataFrame,
+    customers: pl.DataFrame,
+    plan_terms: pl.DataFrame,
+    period: date,
+) -> pl.DataFrame:
+    """The contract terms that close in the run of month ``period``.
+
+    ``plan_terms`` (``plan_code, months``) names the plans with a term
+    commitment. A subscription's terms run ``months`` at a time from its first
+    day (or its co-term date); a term closes on its end, or on the
+    subscription's end when that comes first, in ``(period, next month]`` like
+    anything billed in arrears. The plan is that of the segment in force on the
+    term's last day. Out: ``subscription_id`` (the subscription, not the
+    segment), ``customer_id, plan_code, term_start, term_end`` (UTC; the end cut
+    at the subscription's end), ``term_days`` and ``covered_days`` (the days of
+    the term from the subscription's start: fewer in a co-termed first term).
+    """
+    if "anchor_date" not in subscriptions.columns:
+        subscriptions = subscriptions.with_columns(pl.col("start_date").alias("anchor_date"))
+    owner = "segment_of" if "segment_of" in subscriptions.columns else "subscription_id"
+    lives = subscriptions.group_by(owner).agg(
+        pl.col("anchor_date").min().alias("_first"),
+        pl.when(pl.col("end_date").is_null().any())
+        .then(pl.lit(None, dtype=pl.Date))
+        .otherwise(pl.col("end_date").max())
+        .alias("_last"),
+    )
+    items = (
+        subscriptions.join(plan_terms, on="plan_code")
+        .join(lives, on=owner)
+        .join(customers.select(_scheduling(customers)), on="customer_id")
+        .select(
+            pl.col(owner).alias("_owner"),
+            "customer_id",
+            "plan_code",
+            "timezone",
+            *[c for c in ("coterm_date",) if c in customers.columns],
+            pl.col("start_date").alias("_segment_start"),
+            pl.col("end_date").alias("_segment_end"),
+            pl.col("_first").alias("start_date"),
+            pl.col("_last").alias("end_date"),
+            pl.col("_first").alias("anchor_date"),
+            pl.lit("month").alias("cadence_unit"),
+            pl.col("months").cast(pl.Int64).alias("cadence_count"),
+            pl.lit("anniversary").alias("alignment"),
+            pl.lit("in_arrears").alias("timing"),
+            pl.lit(value=False).alias("once"),
+        )
+    )
+    due = schedule_periods(items, period, next_month(period)).filter(
+        (pl.col("_segment_start") < pl.col("active_until"))
+        & (pl.col("_segment_end").is_null() | (pl.col("_segment_end") >= pl.col("active_until")))
+    )
+    terms = _to_utc(due, {"service_start": "term_start", "active_until": "term_end"})
+    return terms.select(
+        pl.col("_owner").alias("subscription_id"),
+        "customer_id",
+        "plan_code",
+        "term_start",
+        "term_end",
+        pl.col("period_days").alias("term_days"),
+        (pl.col("service_end") - pl.col("active_from"))
+        .dt.total_days()
+        .cast(pl.Int32)
+        .alias("covered_days"),
+    ).sort("subscription_id", "term_start")

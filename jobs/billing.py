@@ -34,6 +34,7 @@ from jobs.changes import changed_segments
 from jobs.contracts import Contracts, load_contracts
 from jobs.period import plan_period, rate_planned_period
 from jobs.stages import StageTimer
+from jobs.terms import term_true_up_lines
 from meter.event_store import EventStore
 from rating.invoice import invoice_run
 from rating.plan import price_changes
@@ -241,14 +242,18 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
         billed_early = store.progressive_lines(
             con, current.rated["subscription_id"].unique().to_list()
         )
-        rated = pl.concat(
+        billed = pl.concat(
             [
                 current.rated,
                 progressive_credits(current.rated, billed_early),
                 adjustments.lines,
             ],
             how="vertical",
-        ).with_columns(
+        )
+        terms = term_true_up_lines(
+            con, catalog, contracts, plan.first_day, billed, drafts.get(inputs.billing_period)
+        )
+        rated = pl.concat([billed, terms.select(billed.columns)], how="vertical").with_columns(
             pl.lit(run_id).alias("run_id"),
             pl.lit(inputs.billing_period).alias("billing_period"),
             catalog_plan_code(),

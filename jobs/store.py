@@ -138,12 +138,13 @@ def _line_sums(con: duckdb.DuckDBPyConnection, where: str, params: list) -> pl.D
 
 def billed_lines(con: duckdb.DuckDBPyConnection, period: str, customers: list[str]) -> pl.DataFrame:
     """What was billed for ``period`` (its own lines and every adjustment of them) to these
-    customers. Progressive invoices and their deduction in the period's run cancel out."""
+    customers. Progressive invoices and their deduction in the period's run cancel out; a
+    term's true-up belongs to the term, not the period, and is final."""
     return _line_sums(
         con,
         "coalesce(adjusted_period, billing_period) = ? "
         "AND customer_id IN (SELECT unnest(?::VARCHAR[])) "
-        "AND kind = 'period' AND charge_model <> 'progressive_credit'",
+        "AND kind = 'period' AND charge_model NOT IN ('progressive_credit', 'term_commitment')",
         [period, customers],
     )
 
@@ -154,6 +155,23 @@ def progressive_lines(con: duckdb.DuckDBPyConnection, subscriptions: list[str]) 
         con,
         "kind = 'progressive' AND subscription_id IN (SELECT unnest(?::VARCHAR[]))",
         [subscriptions],
+    )
+
+
+def term_spend(
+    con: duckdb.DuckDBPyConnection, subscriptions: list[str], replacing: str | None
+) -> pl.DataFrame:
+    """Every line billed to these subscriptions but term true-ups (and the lines of the
+    draft run being replaced): ``subscription_id, period_start, currency, amount``."""
+    frame = query_frame(
+        con,
+        "SELECT subscription_id, period_start, currency, amount FROM rated_charges "
+        "WHERE subscription_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND charge_model <> 'term_commitment' AND run_id IS DISTINCT FROM ?",
+        [subscriptions, replacing],
+    )
+    return frame.with_columns(
+        pl.col("period_start").dt.convert_time_zone("UTC"), pl.col("amount").cast(ROUNDED_AMOUNT)
     )
 
 

@@ -5,7 +5,9 @@ lines (all dimension groups together); a plan's ``minimum_commitment`` with
 every line of the subscription's period, discounts included. When the total
 is below the minimum, one true-up line brings it exactly to the minimum; it is
 never negative. Minimums are per billing period and not prorated (yet) for a
-subscription active only part of the period.
+subscription active only part of the period. A plan's ``term_commitment`` is
+a minimum spend over a contract term of several months instead, trued up when
+the term closes (:func:`term_true_ups`).
 
 Worked example: a charge with a minimum of 50.00 EUR rated 12.34 gets a
 true-up of ``50.00 - 12.34 = 37.66``; one rated 80.00 gets none.
@@ -20,11 +22,15 @@ true-up of ``50.00 - 12.34 = 37.66``; one rated 80.00 gets none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
-from rating.money import amount_lit, round_to_minor
+from rating import params
+from rating.money import amount_lit, prorate, round_to_minor
 from schemas.types import AMOUNT
 
 
@@ -45,3 +51,107 @@ def true_up_lines(lines: pl.LazyFrame, minimum: Decimal, currency: str) -> pl.La
         )
         .sort("subscription_id")
     )
+
+
+TERM_COMMITMENT = "term_commitment"
+"""``charge_code`` and ``charge_model`` of a term's true-up line."""
+
+TERM_SCHEMA: dict[str, pl.DataType] = {
+    "subscription_id": pl.String(),
+    "customer_id": pl.String(),
+    "plan_code": pl.String(),
+    "currency": pl.String(),
+    "term_start": pl.Datetime("us", "UTC"),
+    "term_end": pl.Datetime("us", "UTC"),
+    "term_days": pl.Int32(),
+    "covered_days": pl.Int32(),
+    "commitment": AMOUNT,
+}
+"""A term that closes in a run: the subscription, its plan's commitment and the term's
+``[term_start, term_end)`` (cut at the subscription's end when it ends first); a
+subscription that joined the term late (co-terming) covers fewer of its days, and owes
+that share of the commitment."""
+
+
+@dataclass(frozen=True)
+class TermCommitment:
+    """A minimum spend over each term of ``months`` months of a subscription.
+
+    The term follows the subscription's anniversary (its co-term date when it has
+    one); the true-up is billed when the term closes, by the run of that month.
+    """
+
+    months: int
+    amount: Decimal
+
+
+def parse_term_commitment(raw: Any, path: str, problems: list[str]) -> TermCommitment | None:
+    """``term_commitment: {months: 12, amount: 1200.00}``"""
+    if not isinstance(raw, Mapping) or set(raw) != {"months", "amount"}:
+        problems.append(f"{path}: expected {{months: <whole months>, amount: <minimum spend>}}")
+        return None
+    months = raw["months"]
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 120:
+        problems.append(f"{path}.months: expected a whole number of months from 1 to 120")
+        return None
+    amount = params.fee(raw["amount"], f"{path}.amount", problems)
+    if amount is None:
+        return None
+    if amount <= 0:
+        problems.append(f"{path}.amount: must be positive")
+        return None
+    return TermCommitment(months, amount)
+
+
+def term_true_ups(terms: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
+    """``terms`` (:data:`TERM_SCHEMA`) with ``amount_exact`` and ``amount``: what each
+    term's spend falls short of its commitment (terms at or above it are dropped).
+
+    ``spend`` holds every line billed to the subscriptions, in any run:
+    ``subscription_id, period_start, currency, amount`` (rounded); a term's spend
+    is its lines of service periods starting in the term, in the plan's currency.
+    A term the subscription covers only from a later day owes the commitment
+    prorated by days. Each currency rounds at its own minor unit.
+
+    >>> from datetime import UTC, datetime
+    >>> from decimal import Decimal as D
+    >>> at = lambda month: datetime(2026, month, 1, tzinfo=UTC)
+    >>> terms = pl.DataFrame([("s", "c", "p", "EUR", at(1), at(7), 181, 181, D("1000"))],
+    ...     schema=TERM_SCHEMA, orient="row")
+    >>> spend = pl.DataFrame({"subscription_id": ["s"] * 3, "period_start": [at(1), at(6),
+    ...     at(7)], "currency": ["EUR"] * 3, "amount": [D("300"), D("450.55"), D("999")]},
+    ...     schema_overrides={"amount": pl.Decimal(38, 4)})
+    >>> term_true_ups(terms, spend).select("amount").item()
+    Decimal('249.4500')
+    """
+    spent = (
+        terms.select("subscription_id", "currency", "term_start", "term_end")
+        .join(spend, on=["subscription_id", "currency"])
+        .filter(pl.col("period_start").is_between("term_start", "term_end", closed="left"))
+        .group_by("subscription_id", "term_start")
+        .agg(pl.col("amount").sum().cast(AMOUNT).alias("_spent"))
+    )
+    owed = pl.when(pl.col("covered_days") < pl.col("term_days")).then(
+        prorate(pl.col("commitment"), pl.col("covered_days"), pl.col("term_days"))
+    )
+    shortfall = owed.otherwise(pl.col("commitment")).cast(AMOUNT) - pl.col("_spent").fill_null(0)
+    parts = [
+        frame.with_columns(
+            shortfall.cast(AMOUNT).alias("amount_exact"),
+            round_to_minor(shortfall, currency).alias("amount"),
+        )
+        for (currency,), frame in terms.join(
+            spent, on=["subscription_id", "term_start"], how="left"
+        )
+        .partition_by("currency", as_dict=True, maintain_order=True)
+        .items()
+    ]
+    out = (
+        pl.concat(parts)
+        if parts
+        else terms.with_columns(
+            pl.lit(None, dtype=AMOUNT).alias("amount_exact"),
+            pl.lit(None, dtype=AMOUNT).alias("amount"),
+        )
+    )
+    return out.filter(pl.col("amount_exact") > 0).drop("_spent").sort("subscription_id")

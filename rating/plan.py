@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from rating import params
+from rating.commitments import TermCommitment, parse_term_commitment
 from rating.discounts import Discount, parse_discounts
 from rating.formula import Formula, FormulaError, parse_formula
 from rating.money import MINOR_UNITS
@@ -59,6 +60,7 @@ PLAN_KEYS = {
     "progressive_billing",
     "replaced_by",
     "prices",
+    "term_commitment",
     "prices_include_tax",
 }
 
@@ -165,6 +167,8 @@ class Plan:
     progressive: ProgressiveBilling | None = None
     prices_include_tax: bool = False
     """Prices are gross: an invoice line's tax is taken out of its amount."""
+    term_commitment: TermCommitment | None = None
+    """A minimum spend per contract term of several months, trued up when a term closes."""
     replaced_by: tuple[str, date] | None = None
     """A price-list change: every subscription on this plan moves to that plan from that
     day (``replaced_by: {plan: pro_2027, from: 2027-01-01}``)."""
@@ -430,6 +434,9 @@ def parse_plan(
         progressive = parse_progressive(
             raw["progressive_billing"], f"{path}.progressive_billing", usage_meters, problems
         )
+    term = None
+    if "term_commitment" in raw:
+        term = parse_term_commitment(raw["term_commitment"], f"{path}.term_commitment", problems)
     replaced_by = _replacement(raw.get("replaced_by"), f"{path}.replaced_by", code, problems)
     if code is None or currency is None or period is None or None in charges:
         return None
@@ -456,6 +463,7 @@ def parse_plan(
         proration,
         progressive,
         prices_include_tax=inclusive,
+        term_commitment=term,
         replaced_by=replaced_by,
     )
 

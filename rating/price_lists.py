@@ -22,7 +22,7 @@ minor unit (JPY 0 decimals, EUR 2, BHD 3)::
 Each currency lists every charge of the plan (``{}`` for a charge without
 amounts, e.g. a percentage), whose parameters it replaces (not its ``code``,
 ``meter`` or ``model``), and restates the plan's ``minimum_commitment``,
-``discounts`` and ``progressive_billing`` when the plan has them: money is
+``discounts``, ``progressive_billing`` and ``term_commitment`` when the plan has them: money is
 never carried from one currency into another by default. Each price list is
 validated as a whole plan; its problems carry its path
 (``plans.pro.prices.USD.charges[1].unit_price``).
@@ -50,8 +50,8 @@ from rating.plan import Plan, parse_plan
 
 SEPARATOR = "@"
 """Between a plan's code and a currency in a priced code; not allowed in plan codes."""
-CURRENCY_KEYS = {"charges", "minimum_commitment", "discounts", "progressive_billing"}
-RESTATED = ("minimum_commitment", "discounts", "progressive_billing")
+RESTATED = ("minimum_commitment", "discounts", "progressive_billing", "term_commitment")
+CURRENCY_KEYS = {"charges", *RESTATED}
 FIXED_CHARGE_KEYS = ("code", "meter", "model")
 
 
