@@ -87,6 +87,7 @@ def test_bad_redemptions_name_their_line(tmp_path: Path, coupons: str, problem: 
     with pytest.raises(InputError) as error:
         world.bill("2026-10")
     assert str(error.value) == f"{tmp_path / 'coupons.csv'}: {problem}"
+    assert not world.db.exists() or world.query("SELECT count(*) FROM billing_runs") == [(0,)]
 
 
 def test_a_coupon_for_an_unknown_plan_is_a_catalog_error():
