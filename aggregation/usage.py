@@ -57,7 +57,8 @@ def assign_subscriptions(
     billable: pl.DataFrame,
     lifetimes: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """``events`` with ``subscription_id``, ``plan_code`` and ``billing_status`` added.
+    """``events`` with ``subscription_id`` (an Enum of the windows' subscriptions),
+    ``plan_code`` and ``billing_status`` added.
 
     ``periods`` has one row per customer (``customer_id, period_start,
     period_end``); ``billable`` the active windows of subscriptions, which never
@@ -86,6 +87,10 @@ def assign_subscriptions(
         )
     lifetimes = lifetimes.select(CUSTOMER_ID, LIFE_START, LIFE_END)
     bounds = periods.select(CUSTOMER_ID, PERIOD_START, PERIOD_END)
+    # Subscriptions as an Enum: aggregation groups their events by a small integer, and
+    # each meter's usage turns it back into text once per subscription (not per event).
+    keys = pl.Enum(windows["subscription_id"].unique().sort())
+    windows = windows.with_columns(pl.col("subscription_id").cast(keys))
     several = pl.concat(
         [
             frame.select(CUSTOMER_ID).filter(pl.col(CUSTOMER_ID).is_duplicated())
@@ -179,7 +184,7 @@ def _assign_several_windows(
     rest = (
         unmatched.join(bounds, on=CUSTOMER_ID, how="left")
         .with_columns(
-            pl.lit(None, dtype=pl.String).alias("subscription_id"),
+            pl.lit(None, dtype=windows.schema["subscription_id"]).alias("subscription_id"),
             pl.lit(None, dtype=pl.String).alias("plan_code"),
             _status(
                 pl.lit(value=False), in_period & ~pl.col(ROW_KEY).is_in(alive[ROW_KEY].implode())
@@ -320,6 +325,7 @@ def meter_usage(
     kept = meter_events(events, meter)
     count = pl.len()
     if meter.aggregation.needs_window:
+        kept = kept.with_columns(pl.col(SUBSCRIPTION_ID).cast(pl.String))
         if earlier is not None:
             columns = kept.collect_schema().names()
             opening = opening_events(earlier, meter).select(columns)
@@ -337,7 +343,7 @@ def meter_usage(
         kept.group_by(keys)
         .agg(_quantity(meter).alias("quantity"), count.cast(pl.Int64).alias("event_count"))
         .select(
-            "subscription_id",
+            pl.col("subscription_id").cast(pl.String),
             pl.lit(meter.code).alias("meter_code"),
             _dimensions(meter).alias("dimensions"),
             "quantity",
@@ -416,12 +422,110 @@ def aggregate_usage(
         # One pass over all events per event type, keeping only the columns its meters
         # read; each meter then works on that subset instead of filtering all events.
         names = {n for meter in same_type for n in meter.referenced_properties}
-        columns = [SUBSCRIPTION_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN, *sorted(names)]
+        ordered = any(meter.aggregation in ORDERED for meter in same_type)
+        columns = [
+            SUBSCRIPTION_ID,
+            *([EVENT_ID, TIMESTAMP_COLUMN] if ordered else []),
+            EVENT_TYPE,
+            *sorted(names),
+        ]
         subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns).collect()
-        parts.extend(meter_usage(subset.lazy(), meter, windows, earlier) for meter in same_type)
+        shared, alone = _sharing_a_grain(same_type)
+        if shared:
+            grain = pre_aggregate(subset.lazy(), shared).collect().lazy()
+            parts.extend(rolled_up_usage(grain, meter) for meter in shared)
+        parts.extend(meter_usage(subset.lazy(), meter, windows, earlier) for meter in alone)
     if not parts:
         return pl.LazyFrame(schema=USAGE_SCHEMA)
     return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")
+
+
+ORDERED = frozenset({Aggregation.LATEST, Aggregation.GAUGE, Aggregation.DURATION})
+"""Aggregations that read each event's instant (and its id, to break ties)."""
+ROLLED_UP = frozenset({Aggregation.COUNT, Aggregation.SUM, Aggregation.MIN, Aggregation.MAX})
+"""Aggregations a meter can compute from partial results over a finer grain."""
+EVENTS_IN_GRAIN = "_events"
+
+
+def _grain(meters: Iterable[Meter]) -> list[str]:
+    """The properties that split a pre-aggregation for these meters: their groups and filters."""
+    return sorted({n for m in meters for n in (*m.group_by, *(name for name, _ in m.filters))})
+
+
+def _sharing_a_grain(meters: list[Meter]) -> tuple[list[Meter], list[Meter]]:
+    """The meters of one event type that one pre-aggregation serves (at least two, or none),
+    and the rest: counts, sums, minimums and maximums, and distinct counts of a property
+    that already splits the grain."""
+    rolled = [m for m in meters if m.aggregation in ROLLED_UP]
+    split_by = set(_grain(rolled))
+    shared = rolled + [
+        m
+        for m in meters
+        if m.aggregation is Aggregation.COUNT_DISTINCT and m.property_name in split_by
+    ]
+    measured = {m.property_name for m in rolled if m.aggregation is not Aggregation.COUNT}
+    if len(shared) < 2 or measured & set(_grain(shared)):
+        return [], meters
+    return shared, [m for m in meters if m not in shared]
+
+
+def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
+    """One pass over one event type's events for several meters: per subscription and
+    combination of the meters' group and filter properties (as text), the number of
+    events and each measured property's sum, minimum and maximum, which each meter then
+    rolls up (:func:`rolled_up_usage`). Exact: the sums are decimal."""
+    grain = _grain(meters)
+    measured: dict[str, set[Aggregation]] = {}
+    for meter in meters:
+        if meter.aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX):
+            measured.setdefault(meter.property_name or "", set()).add(meter.aggregation)
+    partials = [
+        getattr(pl.col(name).cast(QUANTITY), kind.value)().alias(f"_{kind.value}_{name}")
+        for name, kinds in sorted(measured.items())
+        for kind in sorted(kinds)
+    ]
+    return (
+        events.with_columns(pl.col(name).cast(pl.String) for name in grain)
+        .group_by(SUBSCRIPTION_ID, *grain)
+        .agg(pl.len().alias(EVENTS_IN_GRAIN), *partials)
+    )
+
+
+def rolled_up_usage(grain: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
+    """One meter's usage (``USAGE_SCHEMA``) from a :func:`pre_aggregate` of its events:
+    the same quantities :func:`meter_usage` computes from the events themselves."""
+    keep = pl.lit(value=True)
+    for name, allowed in meter.filters:
+        keep &= pl.col(name).is_in(allowed)
+    name = meter.property_name or ""
+    match meter.aggregation:
+        case Aggregation.COUNT:
+            quantity = pl.col(EVENTS_IN_GRAIN).sum()
+        case Aggregation.SUM:
+            quantity = pl.col(f"_sum_{name}").sum()
+        case Aggregation.MIN:
+            quantity = pl.col(f"_min_{name}").min()
+        case Aggregation.MAX:
+            quantity = pl.col(f"_max_{name}").max()
+        case Aggregation.COUNT_DISTINCT:
+            quantity = pl.col(name).drop_nulls().n_unique()
+        case _:
+            raise ValueError(f"meter {meter.code}: {meter.aggregation} does not roll up")
+    return (
+        grain.filter(keep)
+        .group_by(SUBSCRIPTION_ID, *meter.group_by)
+        .agg(
+            quantity.cast(QUANTITY).fill_null(pl.lit(0, dtype=QUANTITY)).alias("quantity"),
+            pl.col(EVENTS_IN_GRAIN).sum().cast(pl.Int64).alias("event_count"),
+        )
+        .select(
+            pl.col("subscription_id").cast(pl.String),
+            pl.lit(meter.code).alias("meter_code"),
+            _dimensions(meter).alias("dimensions"),
+            "quantity",
+            "event_count",
+        )
+    )
 
 
 def _by_event_type(meters: list[Meter]) -> dict[str, list[Meter]]:
@@ -454,7 +558,7 @@ def meter_transactions(events: pl.LazyFrame, meters: Iterable[Meter]) -> pl.Lazy
     events = _with_every_property(events, meters)
     parts = [
         meter_events(events, meter).select(
-            "subscription_id",
+            pl.col("subscription_id").cast(pl.String),
             pl.lit(meter.code).alias("meter_code"),
             _dimensions(meter).alias("dimensions"),
             pl.col(meter.measured_property or "").cast(QUANTITY).alias("value"),
