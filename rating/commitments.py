@@ -4,10 +4,11 @@ A charge's ``minimum`` compares with the rounded amounts of that charge's
 lines (all dimension groups together); a plan's ``minimum_commitment`` with
 every line of the subscription's period, discounts included. When the total
 is below the minimum, one true-up line brings it exactly to the minimum; it is
-never negative. Minimums are per billing period and not prorated (yet) for a
-subscription active only part of the period. A plan's ``term_commitment`` is
-a minimum spend over a contract term of several months instead, trued up when
-the term closes (:func:`term_true_ups`).
+never negative. Minimums are per billing period; a subscription covering only
+part of its period (it starts or ends inside it) owes the minimum prorated by
+days, exactly, unless its plan does not prorate (``proration: none``). A plan's
+``term_commitment`` is a minimum spend over a contract term of several months
+instead, trued up when the term closes (:func:`term_true_ups`).
 
 Worked example: a charge with a minimum of 50.00 EUR rated 12.34 gets a
 true-up of ``50.00 - 12.34 = 37.66``; one rated 80.00 gets none.
@@ -34,16 +35,33 @@ from rating.money import amount_lit, prorate, round_to_minor
 from schemas.types import AMOUNT
 
 
-def true_up_lines(lines: pl.LazyFrame, minimum: Decimal, currency: str) -> pl.LazyFrame:
+def true_up_lines(
+    lines: pl.LazyFrame,
+    minimum: Decimal,
+    currency: str,
+    shares: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
     """``subscription_id, amount_exact, amount`` for each subscription billed under ``minimum``.
 
     ``lines`` holds the rounded amounts the minimum covers: ``subscription_id, amount``.
+    ``shares`` (``subscription_id, _covered_days, _days``), when given, prorates the
+    minimum of a subscription covering part of its period by days, exactly.
     """
-    shortfall = amount_lit(minimum) - pl.col("billed")
+    billed = lines.group_by("subscription_id").agg(
+        pl.col("amount").sum().cast(AMOUNT).alias("billed")
+    )
+    owed = amount_lit(minimum)
+    if shares is not None:
+        billed = billed.join(shares, on="subscription_id", how="left")
+        owed = (
+            pl.when(pl.col("_covered_days") < pl.col("_days"))
+            .then(prorate(amount_lit(minimum), pl.col("_covered_days"), pl.col("_days")))
+            .otherwise(amount_lit(minimum))
+            .cast(AMOUNT)
+        )
+    shortfall = owed - pl.col("billed")
     return (
-        lines.group_by("subscription_id")
-        .agg(pl.col("amount").sum().cast(AMOUNT).alias("billed"))
-        .filter(shortfall > 0)
+        billed.filter(shortfall > 0)
         .select(
             "subscription_id",
             shortfall.alias("amount_exact"),

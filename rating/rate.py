@@ -249,11 +249,55 @@ def _subscriptions_of(billable: pl.DataFrame, plan: Plan) -> pl.LazyFrame:
         for active, nominal in (("active_start", "period_start"), ("active_end", "period_end"))
         if active in billable.columns
     ]
+    share = [pl.lit(1, dtype=pl.Int32).alias(COVERED_DAYS), pl.lit(1, dtype=pl.Int32).alias(DAYS)]
+    if {"active_start", "active_end"} <= set(billable.columns):
+        share = [
+            _days("active_start", "active_end").alias(COVERED_DAYS),
+            _days("period_start", "period_end").alias(DAYS),
+        ]
     return (
         billable.lazy()
         .filter(pl.col("plan_code") == plan.code)
+        .with_columns(*share)
         .with_columns(covered)
-        .select(*SUBSCRIPTION_KEYS, "item_quantity", "start_date", usage_due.alias(USAGE_DUE))
+        .select(
+            *SUBSCRIPTION_KEYS,
+            "item_quantity",
+            "start_date",
+            usage_due.alias(USAGE_DUE),
+            COVERED_DAYS,
+            DAYS,
+        )
+    )
+
+
+COVERED_DAYS, DAYS = "_covered_days", "_days"
+"""Working columns: the days of its plan period a subscription covers, of the period's."""
+
+
+def _days(start: str, end: str) -> pl.Expr:
+    """Whole local days between two local midnights given as UTC instants: a daylight
+    saving change makes a day 23 or 25 hours long, never 12 hours off."""
+    seconds = (pl.col(end) - pl.col(start)).dt.total_seconds()
+    return ((seconds + 43_200) // 86_400).cast(pl.Int32)
+
+
+def _minimum_shares(subscriptions: pl.LazyFrame, plan: Plan) -> pl.LazyFrame | None:
+    """How much of a minimum each subscription owes: prorated by the days it covers of its
+    plan period, when the plan prorates (None: in full)."""
+    if plan.proration is Proration.NONE:
+        return None
+    return subscriptions.select("subscription_id", COVERED_DAYS, DAYS)
+
+
+def _with_share_days(rows: pl.LazyFrame, prorated: bool) -> pl.LazyFrame:
+    """A true-up line for part of its period says so, like a prorated fee."""
+    if not prorated:
+        return rows
+    partial = pl.col(COVERED_DAYS) < pl.col(DAYS)
+    return rows.with_columns(
+        pl.when(partial).then(pl.col(COVERED_DAYS)).cast(pl.Int32).alias("prorated_days"),
+        pl.when(partial).then(pl.col(DAYS)).cast(pl.Int32).alias("period_days"),
     )
 
 
@@ -326,8 +370,10 @@ def rate_plan(
     for charge in plan.charges:
         if charge.minimum is None:
             continue
-        shortfall = true_up_lines(rated[charge.code], charge.minimum, plan.currency)
+        shares = _minimum_shares(subscriptions, plan)
+        shortfall = true_up_lines(rated[charge.code], charge.minimum, plan.currency, shares)
         rows = _adjustment(subscriptions, shortfall, plan, positions[charge.code], charge.code)
+        rows = _with_share_days(rows, shares is not None)
         parts.append(
             _line(
                 rows,
@@ -378,8 +424,10 @@ def rate_plan(
         position += 1
     if plan.minimum_commitment is not None:
         lines = pl.concat(parts, how="vertical").select("subscription_id", "amount")
-        shortfall = true_up_lines(lines, plan.minimum_commitment, plan.currency)
+        shares = _minimum_shares(subscriptions, plan)
+        shortfall = true_up_lines(lines, plan.minimum_commitment, plan.currency, shares)
         rows = _adjustment(subscriptions, shortfall, plan, position, "minimum_commitment")
+        rows = _with_share_days(rows, shares is not None)
         parts.append(
             _line(
                 rows,
