@@ -233,6 +233,14 @@ def issue_run(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     return int(count[0]) if count else 0
 
 
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "rated_charges": ("run_id", "subscription_id", "charge_code", "period_start", "dimensions"),
+    "invoice_lines": ("invoice_id", "line_number"),
+}
+"""Keys of the large tables, checked on each write instead of indexed (``ddl.sql``): a run's
+rows arrive in one write, so unique rows in each write are unique rows in the table."""
+
+
 def write_tables(
     con: duckdb.DuckDBPyConnection,
     tables: Mapping[str, pl.DataFrame],
@@ -246,6 +254,13 @@ def write_tables(
     unknown = set(tables) - set(OUTPUT_TABLES)
     if unknown:
         raise ValueError(f"not output tables: {sorted(unknown)}")
+    for name, keys in ROW_KEYS.items():
+        frame = tables.get(name)
+        if frame is not None and frame.select(pl.struct(keys).is_duplicated().any()).item():
+            raise RunError(
+                f"{name}: two rows share a key ({', '.join(keys)}); nothing was written "
+                "(a bug: please report it with the run's inputs)"
+            )
     con.execute("BEGIN TRANSACTION")
     try:
         if discard_draft is not None:

@@ -48,8 +48,10 @@ CREATE TABLE IF NOT EXISTS rated_charges (
                             flat_fee DECIMAL(38,15), amount DECIMAL(38,15))[],
     prorated_days    INTEGER,                   -- a fee for part of its period: days billed
     period_days      INTEGER,                   -- ... of the period's days (null: not prorated)
-    adjusted_period  VARCHAR,                   -- an adjustment: the period whose lines it corrects
-    PRIMARY KEY (run_id, subscription_id, charge_code, period_start, dimensions)
+    adjusted_period  VARCHAR                    -- an adjustment: the period whose lines it corrects
+    -- key (run_id, subscription_id, charge_code, period_start, dimensions): checked before
+    -- each write (jobs/store.py ROW_KEYS) rather than indexed: the index cost more than
+    -- the rest of the write, for a key no query looks rows up by.
 );
 
 CREATE TABLE IF NOT EXISTS invoices (
@@ -92,8 +94,8 @@ CREATE TABLE IF NOT EXISTS invoice_lines (
     adjusted_period  VARCHAR,                   -- an adjustment: the period it corrects
     tax_code         VARCHAR NOT NULL,          -- domestic, reverse_charge, ... (rating/tax.py)
     tax_rate         DECIMAL(9,4) NOT NULL,     -- percent
-    tax_amount       DECIMAL(38,4) NOT NULL,    -- this line's tax, rounded once
-    PRIMARY KEY (invoice_id, line_number)
+    tax_amount       DECIMAL(38,4) NOT NULL     -- this line's tax, rounded once
+    -- key (invoice_id, line_number): checked before each write, like rated_charges'
 );
 
 CREATE TABLE IF NOT EXISTS quarantine (
