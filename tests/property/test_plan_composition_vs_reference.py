@@ -2,7 +2,8 @@
 
 Random plans of per-unit charges (with free units and minimums), discounts
 active or not in the period, and an optional plan commitment; several
-subscriptions with random usage. Every line of every subscription must equal
+subscriptions with random usage, covering all of the period or its last days
+(their minimums then prorated, unless the plan does not prorate). Every line of every subscription must equal
 ``tests.reference.plan.compose`` exactly, whatever the order of the usage rows.
 """
 
@@ -65,7 +66,9 @@ def discounts(draw: st.DrawFn, codes: list[str]) -> list[dict[str, Any]]:
     return raw
 
 
-def reference_lines(raw_plan: dict[str, Any], quantities: dict[str, Decimal]) -> dict[str, Decimal]:
+def reference_lines(
+    raw_plan: dict[str, Any], quantities: dict[str, Decimal], covered: int = 31
+) -> dict[str, Decimal]:
     charges = []
     for charge in raw_plan["charges"]:
         free = Decimal(charge.get("free_units", 0))
@@ -86,7 +89,9 @@ def reference_lines(raw_plan: dict[str, Any], quantities: dict[str, Decimal]) ->
     ]
     minimum = raw_plan.get("minimum_commitment")
     plan_minimum = None if minimum is None else Decimal(minimum)
-    return ref.compose(charges, offs, plan_minimum, raw_plan["currency"], PERIOD)
+    prorates = raw_plan.get("proration", "daily") == "daily" and covered < 31
+    share = (covered, 31) if prorates else None
+    return ref.compose(charges, offs, plan_minimum, raw_plan["currency"], PERIOD, share)
 
 
 @given(data=st.data())
@@ -101,6 +106,8 @@ def test_plan_lines_match_reference(data: st.DataObject) -> None:
     }
     if data.draw(st.booleans(), label="commitment"):
         raw_plan["minimum_commitment"] = str(data.draw(MONEY, label="minimum"))
+    if data.draw(st.booleans(), label="no proration"):
+        raw_plan["proration"] = "none"
     problems: list[str] = []
     plan = parse_plan(raw_plan, "plans[0]", {"m_" + code for code in CODES}, problems)
     assert problems == [] and plan is not None, problems
@@ -113,13 +120,22 @@ def test_plan_lines_match_reference(data: st.DataObject) -> None:
         if data.draw(st.booleans(), label=f"{sub} uses {code}")
     ]
     usage_rows = data.draw(st.permutations(usage_rows), label="usage order")
-    billable = october_billable("p", dict.fromkeys(subscriptions, date(2026, 1, 1)))
+    # Each subscription covers the last ``covered`` days of October (31: all of it); its
+    # minimums are prorated by those days unless the plan does not prorate.
+    covered = {
+        sub: data.draw(st.sampled_from([31, 31, 1, 17, 30]), label=sub) for sub in subscriptions
+    }
+    days = pl.col("subscription_id").replace_strict(covered, return_dtype=pl.Int64)
+    billable = october_billable("p", dict.fromkeys(subscriptions, date(2026, 1, 1))).with_columns(
+        (pl.col("period_end") - pl.duration(days=days)).alias("active_start"),
+        pl.col("period_end").alias("active_end"),
+    )
     usage = pl.DataFrame(usage_rows, schema=USAGE_SCHEMA, orient="row")
     rated = rate_period(billable, usage, {"p": plan}, PERIOD)
 
     for sub in subscriptions:
         quantities = {meter[2:]: q for s, meter, _, q, _ in usage_rows if s == sub}
-        expected = reference_lines(raw_plan, quantities)
+        expected = reference_lines(raw_plan, quantities, covered[sub])
         rows = rated.filter(pl.col("subscription_id") == sub)
         actual = dict(rows.select("charge_code", "amount").iter_rows())
         assert actual == expected

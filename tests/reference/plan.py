@@ -60,17 +60,28 @@ def compose(
     plan_minimum: Decimal | None,
     currency: str,
     period_first_day: date,
+    share: tuple[int, int] | None = None,
 ) -> dict[str, Decimal]:
-    """Every line of one subscription's period, by charge code, in the order they are added."""
+    """Every line of one subscription's period, by charge code, in the order they are added.
+
+    ``share`` (days covered, days of the period) prorates every minimum, exactly."""
+
+    def owed(minimum: Decimal) -> Decimal:
+        if share is None:
+            return minimum
+        with localcontext(_WIDE):
+            return minimum * share[0] / share[1]
+
     lines: dict[str, Decimal] = {}
     owner: dict[str, str] = {}  # line code -> the charge it belongs to
     for charge in charges:
         lines[charge.code] = rounded(charge.amount_exact, currency)
         owner[charge.code] = charge.code
         # The true-up line follows its charge on the invoice.
-        if charge.minimum is not None and lines[charge.code] < charge.minimum:
+        if charge.minimum is not None and lines[charge.code] < owed(charge.minimum):
             code = charge.code + ":minimum"
-            lines[code] = rounded(charge.minimum - lines[charge.code], currency)
+            with localcontext(_WIDE):
+                lines[code] = rounded(owed(charge.minimum) - lines[charge.code], currency)
             owner[code] = charge.code
     for discount in discounts:
         active = discount.start <= period_first_day and (
@@ -89,6 +100,7 @@ def compose(
             off = base * discount.percent / 100 if discount.percent else min(base, discount.amount)
         lines["discount:" + discount.code] = rounded(-off, currency)
     total = sum(lines.values(), Decimal(0))
-    if plan_minimum is not None and total < plan_minimum:
-        lines["minimum_commitment"] = rounded(plan_minimum - total, currency)
+    if plan_minimum is not None and total < owed(plan_minimum):
+        with localcontext(_WIDE):
+            lines["minimum_commitment"] = rounded(owed(plan_minimum) - total, currency)
     return lines
