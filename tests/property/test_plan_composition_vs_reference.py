@@ -3,8 +3,9 @@
 Random plans of per-unit charges (with free units and minimums), discounts
 active or not in the period, and an optional plan commitment; several
 subscriptions with random usage, covering all of the period or its last days
-(their minimums then prorated, unless the plan does not prorate). Every line of every subscription must equal
-``tests.reference.plan.compose`` exactly, whatever the order of the usage rows.
+(their minimums then prorated, unless the plan does not prorate). Every line
+of every subscription must equal ``tests.reference.plan.compose`` exactly,
+whatever the order of the usage rows.
 """
 
 from __future__ import annotations
