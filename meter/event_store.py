@@ -38,13 +38,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from meter.idhash import bucket_of
 from schemas.catalog import EventType, PropertyType
 from schemas.errors import InputError
 from schemas.events import (
-    EVENT_ID,
     INVOICED_PERIOD,
     REQUIRED_COLUMNS,
     ROW_NUMBER,
@@ -152,14 +150,15 @@ def to_store_form(events: pl.DataFrame, event_types: Mapping[str, EventType]) ->
 class PartWriter:
     """Writes one part of a batch (one source file's accepted rows) into staging.
 
-    One Parquet file per event date, kept open while chunks arrive in arrival
-    order; index entries are buffered (12 bytes per event) and only appended to
-    the batch's bucket files on :meth:`commit`. :meth:`abort` removes every
-    trace of the part, so a file that fails half-way leaves nothing behind.
+    Each chunk of the part becomes one Parquet file per event date
+    (``<batch_id>.<part>.<chunk>.parquet``); index entries are buffered (12
+    bytes per event) and only appended to the batch's bucket files on
+    :meth:`commit`. :meth:`abort` removes every trace of the part, so a file
+    that fails half-way leaves nothing behind.
 
-    Compression runs on a background thread (pyarrow releases the GIL), so a
-    chunk is written while the next one is read and validated; at most one
-    chunk is in flight, which bounds memory.
+    Splitting by date, encoding and compression run on a background thread
+    (Polars' writer releases the GIL), so a chunk is written while the next one
+    is read and validated; at most one chunk is in flight, which bounds memory.
     """
 
     def __init__(
@@ -168,15 +167,12 @@ class PartWriter:
         self.staging = staging
         self.name = f"{batch_id}.{part}"
         self.batch_id = batch_id
-        self.schema = schema
+        self.schema = pl.from_arrow(schema.empty_table()).schema
         self._pool = pool
         self._pending: Future[None] | None = None
-        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._files: list[Path] = []
+        self._chunks = 0
         self._index: list[np.ndarray] = []
-        # Ids are unique, so a dictionary would only cost; every other text repeats.
-        self._dictionary = [
-            f.name for f in schema if pa.types.is_large_string(f.type) and f.name != EVENT_ID
-        ]
         self.rows = 0
 
     def write(self, events: pl.DataFrame, id_hashes: np.ndarray) -> None:
@@ -187,34 +183,25 @@ class PartWriter:
         records["id_hash"] = id_hashes
         records["day"] = events[EVENT_DATE].cast(pl.Int32).to_numpy()
         self._index.append(records)
-        parts = events.partition_by(EVENT_DATE, as_dict=True, maintain_order=True)
-        tables = {
-            f"date={day.isoformat()}": self._arrow(part.drop(EVENT_DATE))
-            for (day,), part in parts.items()
-        }
         self._wait()
-        self._pending = self._pool.submit(self._write_tables, tables)
+        self._pending = self._pool.submit(self._write_chunk, events, self._chunks)
+        self._chunks += 1
         self.rows += events.height
 
-    def _arrow(self, frame: pl.DataFrame) -> pa.Table:
-        table = frame.to_arrow()
-        return table if table.schema.equals(self.schema) else table.cast(self.schema)
-
-    def _write_tables(self, tables: dict[str, pa.Table]) -> None:
-        for folder, table in tables.items():
-            writer = self._writers.get(folder)
-            if writer is None:
-                path = self.staging / "events" / folder / f"{self.name}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(
-                    path,
-                    self.schema,
-                    compression="zstd",
-                    compression_level=_ZSTD_LEVEL,
-                    use_dictionary=self._dictionary,
-                )
-                self._writers[folder] = writer
-            writer.write_table(table)
+    def _write_chunk(self, events: pl.DataFrame, chunk: int) -> None:
+        for (day,), part in events.partition_by(
+            EVENT_DATE, as_dict=True, maintain_order=True
+        ).items():
+            path = (
+                self.staging / "events" / f"date={day.isoformat()}" / f"{self.name}.{chunk:05d}"
+                ".parquet"
+            )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._files.append(path)
+            frame = part.drop(EVENT_DATE)
+            if frame.schema != self.schema:
+                frame = frame.select(self.schema.names()).cast(self.schema)
+            frame.write_parquet(path, compression="zstd", compression_level=_ZSTD_LEVEL)
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -222,14 +209,10 @@ class PartWriter:
             pending.result()
 
     def _close(self) -> None:
-        try:
-            self._wait()
-        finally:
-            for writer in self._writers.values():
-                writer.close()
+        self._wait()
 
     def commit(self) -> None:
-        """Close the part's files and add its index entries to the batch's bucket files."""
+        """Finish the part's files and add its index entries to the batch's bucket files."""
         self._close()
         if not self._index:
             return
@@ -248,12 +231,12 @@ class PartWriter:
                     handle.write(chunk.tobytes())
 
     def abort(self) -> None:
-        with suppress(OSError):  # the part is being thrown away; its files go below
+        with suppress(Exception):  # the part is being thrown away; its files go below
             self._close()
         self._index.clear()
-        for folder in self._writers:
-            (self.staging / "events" / folder / f"{self.name}.parquet").unlink(missing_ok=True)
-        self._writers.clear()
+        for path in self._files:
+            path.unlink(missing_ok=True)
+        self._files.clear()
 
 
 class EventStore:
