@@ -67,6 +67,9 @@ class Adjustments:
     lines: pl.DataFrame
     periods: int
     records: list[PeriodRecord]
+    quarantine: pl.DataFrame | None = None
+    """Events of the re-rated periods without an active subscription (``billing_period``:
+    the period), which supersede the quarantine of earlier ratings for those customers."""
 
 
 def earlier_periods(con: duckdb.DuckDBPyConnection, period: str) -> list[EarlierPeriod]:
@@ -202,6 +205,7 @@ def adjust_periods(
     """Re-rate each earlier period for its affected customers; the differences as lines."""
     lines = [pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in ADJUSTMENT_COLUMNS})]
     records: list[PeriodRecord] = []
+    quarantined: list[pl.DataFrame] = []
     for period in earlier:
         with timer.stage("setup"):
             plan = plan_period(period.period, catalog, contracts, event_store, committed)
@@ -221,6 +225,9 @@ def adjust_periods(
             billed = store.billed_lines(con, period.period, affected.to_list())
         with timer.stage("rate"):
             lines.append(adjustment_lines(now.rated, billed, period.period))
+        quarantined.append(
+            now.quarantine.with_columns(pl.lit(period.period).alias("billing_period"))
+        )
         fingerprints = (
             customer_fingerprints(scoped, _only(contracts, affected), catalog)
             .join(pl.DataFrame({CUSTOMER_ID: affected}), on=CUSTOMER_ID, how="full", coalesce=True)
@@ -228,7 +235,8 @@ def adjust_periods(
             .sort(CUSTOMER_ID)
         )
         records.append(PeriodRecord(period.period, fingerprints, sorted(new_batches)))
-    return Adjustments(pl.concat(lines, how="vertical"), len(records), records)
+    quarantine = pl.concat(quarantined, how="vertical") if quarantined else None
+    return Adjustments(pl.concat(lines, how="vertical"), len(records), records, quarantine)
 
 
 def period_records(run_id: str, records: list[PeriodRecord]) -> dict[str, pl.DataFrame]:

@@ -46,6 +46,9 @@ from schemas.errors import RunError
 from schemas.events import QUARANTINE_SCHEMA
 from schemas.types import ROUNDED_AMOUNT
 
+QUARANTINED_FOR = ("billing_period", "customer_id")
+"""Beside a billing run's quarantine rows: the period rated and the event's customer."""
+
 STAGES = ("setup", "read", "validate", "aggregate", "rate", "invoice", "write")
 RUN_COUNTS = (
     "events_read",
@@ -276,7 +279,15 @@ def _run_billing(inputs: RunInputs, db_path: str | Path, timer: StageTimer) -> R
             run_id,
             drafts.get(inputs.billing_period),
         )
-        quarantine = current.quarantine.select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA)
+        quarantine = pl.concat(
+            [
+                current.quarantine.with_columns(
+                    pl.lit(inputs.billing_period).alias("billing_period")
+                ),
+                *([] if adjustments.quarantine is None else [adjustments.quarantine]),
+            ],
+            how="vertical",
+        ).select(pl.lit(run_id).alias("run_id"), *QUARANTINE_SCHEMA, *QUARANTINED_FOR)
 
     counts = {
         **current.counts,

@@ -146,6 +146,7 @@ def _no_subscription_quarantine(assigned: pl.DataFrame) -> pl.DataFrame:
         pl.format("customer {} had no active subscription at {}", "customer_id", "timestamp").alias(
             "detail"
         ),
+        pl.col("customer_id"),
     )
 
 

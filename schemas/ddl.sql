@@ -106,7 +106,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     event_id     VARCHAR,
     field        VARCHAR NOT NULL,
     reason       VARCHAR NOT NULL,              -- see QuarantineReason
-    detail       VARCHAR NOT NULL
+    detail       VARCHAR NOT NULL,
+    billing_period VARCHAR,                     -- a billing run's row: the period it rated
+    customer_id  VARCHAR                        -- ... and the event's customer
 );
 
 CREATE TABLE IF NOT EXISTS ingest_batches (
@@ -279,3 +281,22 @@ SELECT customer_id, currency, credit_id, sum(amount) AS balance,
        -coalesce(sum(amount) FILTER (WHERE kind = 'consumed'), 0) AS consumed,
        -coalesce(sum(amount) FILTER (WHERE kind = 'expired'), 0) AS expired
 FROM wallet_ledger GROUP BY ALL;
+
+-- What is still set aside: every ingestion row, and for each billing period and customer
+-- the rows of the last run that rated them (a later re-rating releases events that a
+-- retroactive subscription now covers, and sets aside late events without one).
+CREATE OR REPLACE VIEW quarantine_current AS
+WITH ratings AS (
+    SELECT billing_period, customer_id, run_id FROM period_inputs
+    UNION
+    SELECT billing_period, customer_id, run_id FROM quarantine WHERE run_id IS NOT NULL
+), latest AS (
+    SELECT k.billing_period, k.customer_id, arg_max(k.run_id, r.started_at) AS run_id
+    FROM ratings k JOIN billing_runs r ON r.run_id = k.run_id
+    GROUP BY ALL
+)
+SELECT q.* FROM quarantine q WHERE q.run_id IS NULL
+UNION ALL
+SELECT q.* FROM quarantine q
+JOIN latest l ON l.run_id = q.run_id AND l.billing_period = q.billing_period
+             AND l.customer_id = q.customer_id;
