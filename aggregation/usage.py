@@ -429,12 +429,14 @@ def aggregate_usage(
             EVENT_TYPE,
             *sorted(names),
         ]
-        subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns).collect()
+        subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns)
         shared, alone = _sharing_a_grain(same_type)
+        if alone:
+            subset = subset.collect().lazy()
         if shared:
-            grain = pre_aggregate(subset.lazy(), shared).collect().lazy()
+            grain = pre_aggregate(subset, shared).collect().lazy()
             parts.extend(rolled_up_usage(grain, meter) for meter in shared)
-        parts.extend(meter_usage(subset.lazy(), meter, windows, earlier) for meter in alone)
+        parts.extend(meter_usage(subset, meter, windows, earlier) for meter in alone)
     if not parts:
         return pl.LazyFrame(schema=USAGE_SCHEMA)
     return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")

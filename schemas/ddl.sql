@@ -74,6 +74,11 @@ CREATE TABLE IF NOT EXISTS invoices (
     credits_applied DECIMAL(38,4) NOT NULL,     -- paid from the recipient's prepaid credits
     amount_due      DECIMAL(38,4) NOT NULL      -- total - credits_applied
 );
+-- Databases created by an earlier meterline gain the columns added since, empty for the
+-- invoices they already hold (which are never rewritten).
+ALTER TABLE invoices ADD COLUMN IF NOT EXISTS account_count INTEGER;
+ALTER TABLE invoices ADD COLUMN IF NOT EXISTS credits_applied DECIMAL(38,4);
+ALTER TABLE invoices ADD COLUMN IF NOT EXISTS amount_due DECIMAL(38,4);
 
 CREATE TABLE IF NOT EXISTS invoice_lines (
     invoice_id       VARCHAR NOT NULL,
@@ -110,6 +115,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     billing_period VARCHAR,                     -- a billing run's row: the period it rated
     customer_id  VARCHAR                        -- ... and the event's customer
 );
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS billing_period VARCHAR;
+ALTER TABLE quarantine ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
 
 CREATE TABLE IF NOT EXISTS ingest_batches (
     batch_id          VARCHAR PRIMARY KEY,      -- b-<fingerprint of the new files and inputs>

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -23,3 +24,19 @@ def test_rows_sharing_a_key_are_refused_and_nothing_is_written(tmp_path: Path):
             store.write_tables(con, {"billing_runs": run, "invoice_lines": lines})
         assert con.execute("SELECT count(*) FROM billing_runs").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM invoice_lines").fetchone() == (0,)
+
+
+def test_a_database_from_before_gains_the_new_columns(tmp_path: Path):
+    """A file written before hierarchies, credits and reconciled quarantine still opens."""
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "CREATE TABLE quarantine (batch_id VARCHAR, run_id VARCHAR, source_file VARCHAR "
+            "NOT NULL, row_number BIGINT NOT NULL, event_id VARCHAR, field VARCHAR NOT NULL, "
+            "reason VARCHAR NOT NULL, detail VARCHAR NOT NULL)"
+        )
+        con.execute("INSERT INTO quarantine VALUES ('b1', NULL, 'f', 1, 'e', 'x', 'r', 'd')")
+    with store.connect(db) as con:
+        columns = [row[0] for row in con.execute("DESCRIBE quarantine").fetchall()]
+        assert columns[-2:] == ["billing_period", "customer_id"]
+        assert con.execute("SELECT count(*) FROM quarantine_current").fetchone() == (1,)
