@@ -31,7 +31,7 @@ from jobs.changes import (
     sharing_plans,
 )
 from jobs.credits import load_credits
-from jobs.csv_input import LINE, MAX_LISTED, fail_on, read_csv
+from jobs.csv_input import LINE, MAX_LISTED, as_date, date_span, fail_on, read_csv
 from rating.coupons import Coupon
 from rating.money import MINOR_UNITS
 from rating.tax import TaxConfig, missing_rates
@@ -157,7 +157,7 @@ def _hierarchy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     )
     fail_on(
         frame,
-        _date("coterm_date").is_null() & pl.col("coterm_date").is_not_null(),
+        as_date("coterm_date").is_null() & pl.col("coterm_date").is_not_null(),
         pl.format("coterm_date {} is not a date (YYYY-MM-DD)", "coterm_date"),
         path,
     )
@@ -170,7 +170,7 @@ def _hierarchy(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
         .then(None)
         .otherwise(pl.col("invoice_to"))
         .alias("invoice_to"),
-        _date("coterm_date"),
+        as_date("coterm_date"),
     )
     try:
         tree = account_tree(accounts)
@@ -233,29 +233,6 @@ def _tax_columns(frame: pl.DataFrame, tax: TaxConfig | None, path: Path) -> pl.D
     return frame
 
 
-def _date(column: str) -> pl.Expr:
-    return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
-
-
-def _date_span(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """``start_date`` and optional ``end_date`` text as dates, the end after the start."""
-    for column in ("start_date", "end_date"):
-        fail_on(
-            frame,
-            _date(column).is_null() & pl.col(column).is_not_null(),
-            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
-            path,
-        )
-    frame = frame.with_columns(_date("start_date"), _date("end_date"))
-    fail_on(
-        frame,
-        pl.col("end_date").is_not_null() & (pl.col("end_date") <= pl.col("start_date")),
-        pl.lit("end_date must be after start_date"),
-        path,
-    )
-    return frame
-
-
 def load_subscriptions(
     path: str | Path,
     customer_ids: Collection[str],
@@ -282,7 +259,7 @@ def load_subscriptions(
         pl.format("unknown plan {} (not in the catalog)", "plan_code"),
         path,
     )
-    frame = _date_span(frame, path).with_columns(
+    frame = date_span(frame, path).with_columns(
         pl.col("quantity").fill_null("1").cast(pl.Int64, strict=False).alias("item_quantity"),
         pl.col("trial_days").fill_null("0").cast(pl.Int64, strict=False).alias("trial"),
     )
@@ -491,5 +468,5 @@ def load_redemptions(
             ),
             path,
         )
-    frame = _date_span(frame, path)
+    frame = date_span(frame, path)
     return frame.select("subscription_id", "coupon_code", "start_date", "end_date"), raw

@@ -14,15 +14,11 @@ from pathlib import Path
 
 import polars as pl
 
-from jobs.csv_input import fail_on, read_csv
+from jobs.csv_input import date_span, fail_on, read_csv
 from rating.money import MINOR_UNITS
 from rating.wallet import GRANT_SCHEMA
 
 CREDIT_COLUMNS = ("credit_id", "customer_id", "currency", "amount", "granted_on")
-
-
-def _date(column: str) -> pl.Expr:
-    return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
 
 
 def load_credits(path: str | Path, customer_ids: Collection[str]) -> tuple[pl.DataFrame, bytes]:
@@ -53,20 +49,7 @@ def load_credits(path: str | Path, customer_ids: Collection[str]) -> tuple[pl.Da
         path,
     )
     _check_amounts(frame, path)
-    for column in ("granted_on", "expires_on"):
-        fail_on(
-            frame,
-            _date(column).is_null() & pl.col(column).is_not_null(),
-            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
-            path,
-        )
-    frame = frame.with_columns(_date("granted_on"), _date("expires_on"))
-    fail_on(
-        frame,
-        pl.col("expires_on").is_not_null() & (pl.col("expires_on") <= pl.col("granted_on")),
-        pl.lit("expires_on must be after granted_on"),
-        path,
-    )
+    frame = date_span(frame, path, "granted_on", "expires_on")
     grants = frame.select(
         "credit_id",
         "customer_id",

@@ -41,3 +41,30 @@ def fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> 
     if rows.height:
         more = f" (and {rows.height - MAX_LISTED} more)" if rows.height > MAX_LISTED else ""
         raise InputError(f"{path}: " + "; ".join(rows["m"].head(MAX_LISTED)) + more)
+
+
+def as_date(column: str) -> pl.Expr:
+    """An ISO ``YYYY-MM-DD`` text column as a date (null where it is not one)."""
+    return pl.col(column).str.to_date("%Y-%m-%d", strict=False)
+
+
+def date_span(
+    frame: pl.DataFrame, path: Path, start: str = "start_date", end: str = "end_date"
+) -> pl.DataFrame:
+    """``start`` and optional ``end`` text columns as dates, the end after the start; every
+    bad line named."""
+    for column in (start, end):
+        fail_on(
+            frame,
+            as_date(column).is_null() & pl.col(column).is_not_null(),
+            pl.format("{} {} is not a date (YYYY-MM-DD)", pl.lit(column), pl.col(column)),
+            path,
+        )
+    frame = frame.with_columns(as_date(start), as_date(end))
+    fail_on(
+        frame,
+        pl.col(end).is_not_null() & (pl.col(end) <= pl.col(start)),
+        pl.lit(f"{end} must be after {start}"),
+        path,
+    )
+    return frame

@@ -19,6 +19,14 @@ EVENT_SCHEMA = {
     "timestamp": pl.Datetime("us", "UTC"),
 }
 
+CALLS_CATALOG = """
+event_types:
+  call: {}
+meters:
+  - {code: calls, event_type: call, aggregation: count}
+"""
+"""The head of most scenario catalogs: one event type, ``call``, counted by ``calls``."""
+
 Event = tuple[str, str, str, datetime]
 """``(event_id, customer_id, event_type, timestamp)``"""
 

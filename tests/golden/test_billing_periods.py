@@ -17,15 +17,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: calendar
     currency: EUR
@@ -58,6 +56,7 @@ plans:
     charges:
       - {code: week, model: flat_fee, amount: 7.00, billing_period: week}
 """
+)
 
 CUSTOMERS = """customer_id,name,timezone
 cal,Calendar SARL,Europe/Paris

@@ -15,15 +15,13 @@ import pytest
 
 from jobs.catalog import parse_catalog_text
 from schemas.errors import CatalogError, InputError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: basic
     currency: EUR
@@ -35,6 +33,7 @@ coupons:
   - {code: WELCOME10, percent: 10, periods: 3}
   - {code: FIVE, amount: 5.00, charges: [fee], plans: [basic]}
 """
+)
 CUSTOMERS = "customer_id,name,timezone\na,A,UTC\nb,B,UTC\nc,C,UTC\n"
 SUBSCRIPTIONS = """subscription_id,customer_id,plan_code,start_date
 s-a,a,basic,2026-09-01

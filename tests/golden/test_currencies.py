@@ -25,15 +25,13 @@ import pytest
 
 from jobs.catalog import parse_catalog_text
 from schemas.errors import CatalogError, InputError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 coupons:
   - {code: FIVE, amount: 5.00}
 plans:
@@ -61,6 +59,7 @@ plans:
       - {code: fee, model: flat_fee, amount: 10.500}
       - {code: calls, meter: calls, model: per_unit, unit_price: 0.0125}
 """
+)
 CUSTOMERS = """customer_id,name,timezone,currency,parent_id,invoice_to
 eu,EU,Europe/Paris,,,
 us,US,America/New_York,USD,,

@@ -26,15 +26,13 @@ import pytest
 
 from jobs.cli import main
 from schemas.errors import InputError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 tax:
   seller_country: FR
   rates: {FR: 20, DE: 19}
@@ -48,6 +46,7 @@ plans:
     currency: EUR
     charges: [{code: fee, model: flat_fee, amount: 10.00}]
 """
+)
 HEADER = "customer_id,name,timezone,country,vat_id,parent_id,invoice_to\n"
 TREES = """msp,MSP,Europe/Paris,FR,,,
 acme,Acme,Europe/Berlin,DE,DE123456789,msp,parent
@@ -222,17 +221,16 @@ def test_a_bad_hierarchy_is_named_by_line_and_nothing_is_written(
     assert not world.db.exists() or world.query("SELECT count(*) FROM billing_runs") == [(0,)]
 
 
-COTERM_CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+COTERM_CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: site
     currency: EUR
     alignment: anniversary
     charges: [{code: fee, model: flat_fee, amount: 30.00}]
 """
+)
 COTERM_CUSTOMERS = """customer_id,name,timezone,parent_id,invoice_to,coterm_date
 hq,HQ,UTC,,,2026-01-15
 site-1,Site 1,UTC,hq,parent,

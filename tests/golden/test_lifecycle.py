@@ -30,15 +30,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: basic
     currency: EUR
@@ -51,6 +49,7 @@ plans:
       - {code: fee, model: flat_fee, amount: 62.00}
       - {code: calls, meter: calls, model: per_unit, unit_price: 0.5}
 """
+)
 NAMES = ("up", "down", "qty", "pause", "term", "tra", "trb")
 CUSTOMERS = "customer_id,name,timezone\n" + "".join(f"{n},{n.upper()},UTC\n" for n in NAMES)
 SUBSCRIPTIONS = """subscription_id,customer_id,plan_code,start_date

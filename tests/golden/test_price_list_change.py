@@ -19,15 +19,13 @@ import pytest
 
 from jobs.catalog import parse_catalog_text
 from schemas.errors import CatalogError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: std
     currency: EUR
@@ -39,6 +37,7 @@ plans:
     charges:
       - {code: fee, model: flat_fee, amount: 60.00}
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -27,15 +27,13 @@ import pytest
 from jobs.billing import RunInputs
 from jobs.cli import main
 from jobs.progressive import run_progressive_billing
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: metered
     currency: EUR
@@ -56,6 +54,7 @@ plans:
     charges:
       - {code: calls, meter: calls, model: per_unit, unit_price: 1}
 """
+)
 CUSTOMERS = "customer_id,name,timezone\nx,X,UTC\ny,Y,UTC\nz,Z,UTC\n"
 SUBSCRIPTIONS = """subscription_id,customer_id,plan_code,start_date
 s-x,x,metered,2026-09-01

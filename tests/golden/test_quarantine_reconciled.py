@@ -17,20 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: basic
     currency: EUR
     charges: [{code: calls, meter: calls, model: per_unit, unit_price: 1.00}]
 """
+)
 CUSTOMERS = "customer_id,name,timezone\na,A,UTC\nb,B,UTC\nd,D,UTC\n"
 HEADER = "subscription_id,customer_id,plan_code,start_date\n"
 

@@ -22,15 +22,13 @@ import pytest
 
 from jobs.cli import main
 from schemas.errors import InputError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 tax:
   seller_country: FR
   rates: {FR: 20, DE: 19}
@@ -46,6 +44,7 @@ plans:
     currency: EUR
     charges: [{code: fee, model: flat_fee, amount: 10.125}]
 """
+)
 CUSTOMERS = """customer_id,name,timezone,country,vat_id,tax_exempt
 fr,FR,Europe/Paris,FR,,
 de_b2b,DE B2B,Europe/Berlin,DE,DE123456789,

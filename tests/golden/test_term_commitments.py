@@ -23,15 +23,13 @@ import pytest
 
 from jobs.catalog import parse_catalog_text
 from schemas.errors import CatalogError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: committed
     currency: EUR
@@ -39,6 +37,7 @@ plans:
       - {code: calls, meter: calls, model: per_unit, unit_price: 1.00}
     term_commitment: {months: 3, amount: 100.00}
 """
+)
 CUSTOMERS = """customer_id,name,timezone,coterm_date
 a,A,UTC,
 b,B,UTC,

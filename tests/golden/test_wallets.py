@@ -18,20 +18,19 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import InputError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: basic
     currency: EUR
     charges: [{code: fee, model: flat_fee, amount: 31.00}]
 """
+)
 CUSTOMERS = "customer_id,name,timezone\na,A,UTC\nb,B,UTC\n"
 SUBSCRIPTIONS = """subscription_id,customer_id,plan_code,start_date
 s-a,a,basic,2026-09-01

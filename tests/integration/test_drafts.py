@@ -12,16 +12,14 @@ import pytest
 from jobs.billing import run_billing
 from jobs.cli import main
 from schemas.errors import RunError
-from tests.scenario import scenario
+from tests.scenario import CALLS_CATALOG, scenario
 
 pytestmark = pytest.mark.integration
 D = Decimal
 
-CATALOG = """
-event_types:
-  call: {}
-meters:
-  - {code: calls, event_type: call, aggregation: count}
+CATALOG = (
+    CALLS_CATALOG
+    + """
 plans:
   - code: basic
     currency: EUR
@@ -29,6 +27,7 @@ plans:
       - {code: fee, model: flat_fee, amount: 10.00}
       - {code: calls, meter: calls, model: per_unit, unit_price: 1}
 """
+)
 
 
 class Setup:
