@@ -137,6 +137,13 @@ def build_invoices(
         .join(
             customers.select("customer_id", pl.col("name").alias("customer_name"), "timezone"),
             on="customer_id",
+            how="left",
+        )
+        .with_columns(
+            # A customer since removed from the customer file may still be owed an
+            # adjustment: its invoice is made all the same, under its id, in UTC.
+            pl.col("customer_name").fill_null(pl.col("customer_id")),
+            pl.col("timezone").fill_null("UTC"),
         )
         .with_columns(
             pl.lit(billing_period).alias("billing_period"),

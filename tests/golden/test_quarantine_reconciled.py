@@ -1,4 +1,5 @@
-"""Events a run set aside are reconciled when a later run re-rates their period.
+"""Events a run set aside are reconciled when a later run re-rates their period (and a
+customer dropped from the files still gets its correction).
 
 October 2026, 1.00 a call. a has a subscription; b has none when October is billed, so
 its 3 calls are quarantined (no active subscription); d never has one.
@@ -61,3 +62,28 @@ def test_a_retroactive_subscription_releases_and_a_late_event_is_set_aside(tmp_p
         "SELECT customer_id, run_id, count(*) FROM quarantine WHERE run_id IS NOT NULL "
         "GROUP BY ALL ORDER BY ALL"
     ) == sorted([("b", october.run_id, 3), ("d", november.run_id, 1)])
+
+
+@pytest.mark.integration
+def test_a_customer_removed_from_the_files_still_gets_its_correction(tmp_path: Path):
+    """Dropping z from customers.csv and subscriptions.csv after October was billed
+    re-rates October for z: its 2.00 is credited on a credit note under its id, never
+    written as lines without an invoice."""
+    world = scenario(
+        tmp_path,
+        CATALOG,
+        CUSTOMERS + "z,Z,Europe/Paris\n",
+        HEADER + "s-a,a,basic,2026-09-01\ns-z,z,basic,2026-09-01\n",
+    )
+    world.ingest(_calls("z", 2, 5))
+    world.bill("2026-10")
+    world.write("customers.csv", CUSTOMERS)
+    world.write("subscriptions.csv", HEADER + "s-a,a,basic,2026-09-01\n")
+    world.bill("2026-11")
+    assert world.query(
+        "SELECT billing_period, customer_name, timezone, total FROM invoices "
+        "WHERE customer_id = 'z' ORDER BY 1"
+    ) == [("2026-10", "Z", "Europe/Paris", D("2.00")), ("2026-11", "z", "UTC", D("-2.00"))]
+    assert world.query(
+        "SELECT count(*) FROM invoice_lines l ANTI JOIN invoices i USING (invoice_id)"
+    ) == [(0,)]
