@@ -204,6 +204,10 @@ def _measure_shard(
         # change what it is billed: leave those columns on disk.
         read = shard.keep(events.drop(INGEST_BATCH_ID, INVOICED_PERIOD)).collect()
     with timer.stage("aggregate"):
+        # Only this shard's customers can own its events: a smaller lookup to match them in.
+        periods, billable, lifetimes = (
+            shard.keep(frame.lazy()).collect() for frame in (periods, billable, lifetimes)
+        )
         assigned = assign_subscriptions(read, periods, billable, lifetimes)
         windows = billable.filter(pl.col(USAGE_DUE))
         # An event of a customer holding several subscriptions at once (an add-on) is
