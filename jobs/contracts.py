@@ -31,7 +31,7 @@ from jobs.changes import (
     sharing_plans,
 )
 from jobs.credits import load_credits
-from jobs.csv_input import LINE, MAX_LISTED, as_date, date_span, fail_on, read_csv
+from jobs.csv_input import LINE, MAX_LISTED, as_date, date_span, fail_on, read_csv, read_rows
 from rating.coupons import Coupon
 from rating.money import MINOR_UNITS
 from rating.tax import TaxConfig, missing_rates
@@ -240,12 +240,7 @@ def load_subscriptions(
     sharing: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
-    frame, raw = read_csv(path, SUBSCRIPTION_COLUMNS)
-    for optional in ("end_date", "quantity", "trial_days"):
-        if optional not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(optional))
-    for column in SUBSCRIPTION_COLUMNS:
-        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    frame, raw = read_rows(path, SUBSCRIPTION_COLUMNS, ("end_date", "quantity", "trial_days"))
     _fail_on_duplicates(frame, "subscription_id", path)
     fail_on(
         frame,
@@ -409,11 +404,7 @@ def load_redemptions(
     A coupon with a fixed amount is in its plan's currency: it cannot be redeemed on a
     subscription billed in another (``segments`` priced in the account's currency)."""
     path = Path(path)
-    frame, raw = read_csv(path, REDEMPTION_COLUMNS)
-    if "end_date" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("end_date"))
-    for column in REDEMPTION_COLUMNS:
-        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    frame, raw = read_rows(path, REDEMPTION_COLUMNS, ("end_date",))
     fail_on(
         frame,
         ~pl.col("coupon_code").is_in(sorted(coupons)),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from jobs.csv_input import date_span, fail_on, read_csv
+from jobs.csv_input import date_span, fail_on, read_rows
 from rating.money import MINOR_UNITS
 from rating.wallet import GRANT_SCHEMA
 
@@ -24,11 +24,7 @@ CREDIT_COLUMNS = ("credit_id", "customer_id", "currency", "amount", "granted_on"
 def load_credits(path: str | Path, customer_ids: Collection[str]) -> tuple[pl.DataFrame, bytes]:
     """The grants of ``credits.csv`` (:data:`rating.wallet.GRANT_SCHEMA`) and its bytes."""
     path = Path(path)
-    frame, raw = read_csv(path, CREDIT_COLUMNS)
-    if "expires_on" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("expires_on"))
-    for column in CREDIT_COLUMNS:
-        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    frame, raw = read_rows(path, CREDIT_COLUMNS, ("expires_on",))
     fail_on(
         frame,
         pl.col("credit_id").is_duplicated(),

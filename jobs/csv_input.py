@@ -33,6 +33,20 @@ def read_csv(path: Path, required: Collection[str]) -> tuple[pl.DataFrame, bytes
     return frame.with_row_index(LINE, offset=2), raw
 
 
+def read_rows(
+    path: Path, required: Collection[str], optional: Collection[str] = ()
+) -> tuple[pl.DataFrame, bytes]:
+    """:func:`read_csv` of a file whose ``required`` columns need a value on every line
+    (each empty one named); ``optional`` columns may be left out of the file (all empty)."""
+    frame, raw = read_csv(path, required)
+    frame = frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias(name) for name in optional if name not in frame.columns
+    )
+    for column in required:
+        fail_on(frame, pl.col(column).is_null(), pl.lit(f"empty {column}"), path)
+    return frame, raw
+
+
 def fail_on(frame: pl.DataFrame, bad: pl.Expr, message: pl.Expr, path: Path) -> None:
     """Raise one error listing (up to a few of) the lines where ``bad`` holds."""
     rows = frame.filter(bad.fill_null(value=True)).select(
