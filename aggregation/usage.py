@@ -477,14 +477,19 @@ def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
     events and each measured property's sum, minimum and maximum, which each meter then
     rolls up (:func:`rolled_up_usage`). Exact: the sums are decimal."""
     grain = _grain(meters)
-    measured: dict[str, set[Aggregation]] = {}
-    for meter in meters:
-        if meter.aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX):
-            measured.setdefault(meter.property_name or "", set()).add(meter.aggregation)
+    partial = {
+        Aggregation.SUM: pl.Expr.sum,
+        Aggregation.MIN: pl.Expr.min,
+        Aggregation.MAX: pl.Expr.max,
+    }
+    needed = {
+        (meter.property_name or "", meter.aggregation)
+        for meter in meters
+        if meter.aggregation in partial
+    }
     partials = [
-        getattr(pl.col(name).cast(QUANTITY), kind.value)().alias(f"_{kind.value}_{name}")
-        for name, kinds in sorted(measured.items())
-        for kind in sorted(kinds)
+        partial[kind](pl.col(name).cast(QUANTITY)).alias(f"_{kind.value}_{name}")
+        for name, kind in sorted(needed)
     ]
     return (
         events.with_columns(pl.col(name).cast(pl.String) for name in grain)
