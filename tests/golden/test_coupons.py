@@ -89,8 +89,12 @@ def test_bad_redemptions_name_their_line(tmp_path: Path, coupons: str, problem: 
     assert not world.db.exists() or world.query("SELECT count(*) FROM billing_runs") == [(0,)]
 
 
-def test_a_coupon_for_an_unknown_plan_is_a_catalog_error():
+def test_a_coupon_for_an_unknown_plan_is_a_catalog_error(tmp_path: Path):
     text = CATALOG.replace("plans: [basic]}", "plans: [platinum]}")
     with pytest.raises(CatalogError) as error:
         parse_catalog_text(text, "catalog.yaml")
     assert error.value.problems == ["coupons[1].plans: unknown plan 'platinum'"]
+    world = scenario(tmp_path, text, CUSTOMERS, SUBSCRIPTIONS)
+    with pytest.raises(CatalogError, match="coupons"):
+        world.bill("2026-10")
+    assert not world.db.exists() or world.query("SELECT count(*) FROM billing_runs") == [(0,)]
