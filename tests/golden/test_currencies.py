@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from jobs.catalog import parse_catalog_text
+from jobs.progressive import run_progressive_billing
 from schemas.errors import CatalogError, InputError
 from tests.scenario import CALLS_CATALOG, scenario
 
@@ -192,3 +193,43 @@ def test_a_currency_the_contracts_cannot_bill_in_is_named(
     with pytest.raises(InputError, match=problem):
         world.bill("2026-10")
     assert not world.db.exists() or world.query("SELECT count(*) FROM billing_runs") == [(0,)]
+
+
+PROGRESSIVE = (
+    CALLS_CATALOG
+    + """
+plans:
+  - code: metered
+    currency: EUR
+    progressive_billing: {amount: 100}
+    charges:
+      - {code: fee, model: flat_fee, amount: 5.00}
+      - {code: calls, meter: calls, model: per_unit, unit_price: 10}
+    prices:
+      USD:
+        progressive_billing: {amount: 50}
+        charges: {fee: {amount: 6.00}, calls: {unit_price: 12}}
+"""
+)
+
+
+@pytest.mark.integration
+def test_progressive_billing_uses_the_price_list_of_the_account_currency(tmp_path: Path):
+    """u bills in USD: 5 calls by 7 October are 5 x 12 = 60.00 USD, past the USD level of
+    50 (the EUR level, 100, would not be reached): invoiced early; the October run bills
+    6.00 + 60.00 less the 60.00 already invoiced = 6.00 USD."""
+    world = scenario(
+        tmp_path,
+        PROGRESSIVE,
+        "customer_id,name,timezone,currency\nu,U,UTC,USD\n",
+        "subscription_id,customer_id,plan_code,start_date\ns-u,u,metered,2026-09-01\n",
+    )
+    world.ingest(
+        [(f"u{n}", "u", "call", datetime(2026, 10, n, 12, tzinfo=UTC)) for n in range(1, 6)]
+    )
+    run_progressive_billing(world.inputs(""), "2026-10-07", world.db)
+    world.bill("2026-10")
+    assert world.query(
+        "SELECT billing_period, currency, total FROM invoices ORDER BY issue_date"
+    ) == [("2026-10-07", "USD", D("60.00")), ("2026-10", "USD", D("6.00"))]
+    assert world.query("SELECT DISTINCT plan_code FROM rated_charges") == [("metered",)]
