@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cli import main
+from jobs.progressive import run_progressive_billing
 from schemas.errors import InputError
 from tests.scenario import CALLS_CATALOG, scenario
 
@@ -278,3 +279,33 @@ def test_co_terming_renews_every_subscription_of_a_tree_on_one_date(tmp_path: Pa
         "SELECT DISTINCT l.period_end::DATE FROM invoice_lines l JOIN invoices i "
         "USING (invoice_id) WHERE i.billing_period = '2026-11'"
     ) == [(date(2026, 11, 15),)]
+
+
+@pytest.mark.integration
+def test_a_progressive_invoice_goes_to_the_recipient_too(tmp_path: Path):
+    """kid sends its lines to its parent: the early invoice of its usage (3 calls x 0.50
+    past a level of 1.00, no tax configured here) is the parent's, like its month."""
+    catalog = (
+        CALLS_CATALOG
+        + """
+plans:
+  - code: early
+    currency: EUR
+    progressive_billing: {amount: 1}
+    charges: [{code: calls, meter: calls, model: per_unit, unit_price: 0.50}]
+"""
+    )
+    world = scenario(
+        tmp_path,
+        catalog,
+        "customer_id,name,timezone,parent_id,invoice_to\nmom,Mom,UTC,,\nkid,Kid,UTC,mom,parent\n",
+        "subscription_id,customer_id,plan_code,start_date\ns-kid,kid,early,2026-09-01\n",
+    )
+    world.ingest(
+        [(f"k{i}", "kid", "call", datetime(2026, 10, 2 + i, tzinfo=UTC)) for i in range(3)]
+    )
+    run_progressive_billing(world.inputs(""), "2026-10-10", world.db)
+    assert world.query("SELECT customer_id, account_count, total FROM invoices") == [
+        ("mom", 1, D("1.50"))
+    ]
+    assert world.query("SELECT customer_id FROM invoice_lines") == [("kid",)]
