@@ -114,9 +114,13 @@ def _to_utc(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+SCHEDULING_COLUMNS = ("timezone", "coterm_date")
+"""The customer columns that decide a subscription's periods (a co-term date is optional)."""
+
+
 def _scheduling(customers: pl.DataFrame) -> list[str]:
-    """The customer columns that decide periods: timezone, and co-term date if any."""
-    return [c for c in ("customer_id", "timezone", "coterm_date") if c in customers.columns]
+    """``customer_id`` and the scheduling columns ``customers`` has."""
+    return ["customer_id", *(c for c in SCHEDULING_COLUMNS if c in customers.columns)]
 
 
 def run_schedule(
@@ -332,16 +336,15 @@ def closing_terms(
         .otherwise(pl.col("end_date").max())
         .alias("_last"),
     )
+    scheduling = _scheduling(customers)
     items = (
         subscriptions.join(plan_terms, on="plan_code")
         .join(lives, on=owner)
-        .join(customers.select(_scheduling(customers)), on="customer_id")
+        .join(customers.select(scheduling), on="customer_id")
         .select(
             pl.col(owner).alias("_owner"),
-            "customer_id",
+            *scheduling,
             "plan_code",
-            "timezone",
-            *[c for c in ("coterm_date",) if c in customers.columns],
             pl.col("start_date").alias("_segment_start"),
             pl.col("end_date").alias("_segment_end"),
             pl.col("_first").alias("start_date"),

@@ -198,10 +198,16 @@ def _assign_several_windows(
 def meter_events(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     """The events a meter counts: its event type, then its property filters; its
     ``group_by`` properties as text, the form dimension groups are keyed by."""
-    keep = pl.col(EVENT_TYPE) == meter.event_type
+    keep = (pl.col(EVENT_TYPE) == meter.event_type) & _passes_filters(meter)
+    return events.filter(keep).with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
+
+
+def _passes_filters(meter: Meter) -> pl.Expr:
+    """The meter's property filters, on the properties as text."""
+    keep = pl.lit(value=True)
     for name, allowed in meter.filters:
         keep &= pl.col(name).cast(pl.String).is_in(allowed)
-    return events.filter(keep).with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
+    return keep
 
 
 def _dimensions(meter: Meter) -> pl.Expr:
@@ -501,9 +507,6 @@ def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
 def rolled_up_usage(grain: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     """One meter's usage (``USAGE_SCHEMA``) from a :func:`pre_aggregate` of its events:
     the same quantities :func:`meter_usage` computes from the events themselves."""
-    keep = pl.lit(value=True)
-    for name, allowed in meter.filters:
-        keep &= pl.col(name).is_in(allowed)
     name = meter.property_name or ""
     match meter.aggregation:
         case Aggregation.COUNT:
@@ -519,7 +522,7 @@ def rolled_up_usage(grain: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
         case _:
             raise ValueError(f"meter {meter.code}: {meter.aggregation} does not roll up")
     return (
-        grain.filter(keep)
+        grain.filter(_passes_filters(meter))
         .group_by(SUBSCRIPTION_ID, *meter.group_by)
         .agg(
             quantity.cast(QUANTITY).fill_null(pl.lit(0, dtype=QUANTITY)).alias("quantity"),

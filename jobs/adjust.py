@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from aggregation.periods import PERIOD_END, PERIOD_START
+from aggregation.periods import PERIOD_END, PERIOD_START, SCHEDULING_COLUMNS
 from aggregation.usage import LIFE_END, LIFE_START
 from jobs import store
 from jobs.catalog import Catalog
@@ -112,10 +112,6 @@ def plan_fingerprint(plan: Plan, catalog: Catalog) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_SCHEDULING = ("timezone", "coterm_date")
-"""Customer columns that move a subscription's periods: a change re-rates its periods."""
-
-
 def customer_fingerprints(plan: PeriodPlan, contracts: Contracts, catalog: Catalog) -> pl.DataFrame:
     """Per customer with anything in the period, the fingerprint of their contract inputs."""
     billed = pl.concat(
@@ -140,7 +136,8 @@ def customer_fingerprints(plan: PeriodPlan, contracts: Contracts, catalog: Catal
     columns = [c for c in contracts.subscriptions.columns if c != CUSTOMER_ID]
     rows = (
         contracts.subscriptions.join(billed, on="subscription_id", how="semi")
-        .join(contracts.customers.select(CUSTOMER_ID, *_SCHEDULING), on=CUSTOMER_ID)
+        # A change of timezone or co-term date moves the periods: it re-rates them.
+        .join(contracts.customers.select(CUSTOMER_ID, *SCHEDULING_COLUMNS), on=CUSTOMER_ID)
         .join(plans, on="plan_code", how="left")
         .select(
             CUSTOMER_ID,
@@ -148,7 +145,7 @@ def customer_fingerprints(plan: PeriodPlan, contracts: Contracts, catalog: Catal
             pl.concat_str(
                 [
                     pl.col(c).cast(pl.String).fill_null("")
-                    for c in [*columns, *_SCHEDULING, "_plan"]
+                    for c in [*columns, *SCHEDULING_COLUMNS, "_plan"]
                 ],
                 separator="|",
             ).alias("_row"),

@@ -31,7 +31,16 @@ from jobs.changes import (
     sharing_plans,
 )
 from jobs.credits import load_credits
-from jobs.csv_input import LINE, MAX_LISTED, as_date, date_span, fail_on, read_csv, read_rows
+from jobs.csv_input import (
+    LINE,
+    MAX_LISTED,
+    as_date,
+    date_span,
+    fail_on,
+    fail_on_duplicates,
+    read_csv,
+    read_rows,
+)
 from rating.coupons import Coupon
 from rating.money import MINOR_UNITS
 from rating.tax import TaxConfig, missing_rates
@@ -80,15 +89,6 @@ def _fail_on_two_parents(frame: pl.DataFrame, path: Path) -> None:
     )
 
 
-def _fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
-    fail_on(
-        frame,
-        pl.col(column).is_duplicated(),
-        pl.format("duplicate {} {}", pl.lit(column), pl.col(column)),
-        path,
-    )
-
-
 def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
     frame, raw = read_csv(path, ("customer_id",))
@@ -99,7 +99,7 @@ def load_customers(path: str | Path, tax: TaxConfig | None = None) -> tuple[pl.D
     frame = frame.with_columns(pl.col("timezone").fill_null("UTC"))
     fail_on(frame, pl.col("customer_id").is_null(), pl.lit("empty customer_id"), path)
     _fail_on_two_parents(frame, path)
-    _fail_on_duplicates(frame, "customer_id", path)
+    fail_on_duplicates(frame, "customer_id", path)
     fail_on(
         frame,
         ~pl.col("timezone").is_in(sorted(available_timezones())),
@@ -241,7 +241,7 @@ def load_subscriptions(
 ) -> tuple[pl.DataFrame, bytes]:
     path = Path(path)
     frame, raw = read_rows(path, SUBSCRIPTION_COLUMNS, ("end_date", "quantity", "trial_days"))
-    _fail_on_duplicates(frame, "subscription_id", path)
+    fail_on_duplicates(frame, "subscription_id", path)
     fail_on(
         frame,
         ~pl.col("customer_id").is_in(list(customer_ids)),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from jobs.csv_input import date_span, fail_on, read_rows
+from jobs.csv_input import date_span, fail_on, fail_on_duplicates, read_rows
 from rating.money import MINOR_UNITS
 from rating.wallet import GRANT_SCHEMA
 
@@ -25,12 +25,7 @@ def load_credits(path: str | Path, customer_ids: Collection[str]) -> tuple[pl.Da
     """The grants of ``credits.csv`` (:data:`rating.wallet.GRANT_SCHEMA`) and its bytes."""
     path = Path(path)
     frame, raw = read_rows(path, CREDIT_COLUMNS, ("expires_on",))
-    fail_on(
-        frame,
-        pl.col("credit_id").is_duplicated(),
-        pl.format("duplicate credit_id {}", "credit_id"),
-        path,
-    )
+    fail_on_duplicates(frame, "credit_id", path)
     fail_on(
         frame,
         ~pl.col("customer_id").is_in(list(customer_ids)),

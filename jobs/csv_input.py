@@ -82,3 +82,13 @@ def date_span(
         path,
     )
     return frame
+
+
+def fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
+    """Every line whose ``column`` repeats another's is named."""
+    fail_on(
+        frame,
+        pl.col(column).is_duplicated(),
+        pl.format("duplicate {} {}", pl.lit(column), pl.col(column)),
+        path,
+    )

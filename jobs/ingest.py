@@ -62,7 +62,7 @@ from meter.event_store import (
     LINEAGE_COLUMNS,
     EventStore,
     PartWriter,
-    store_arrow_schema,
+    store_schema,
     to_store_form,
 )
 from meter.idhash import hash_strings
@@ -418,7 +418,7 @@ def run_ingest(
             found.mask,
             all_hashes,
         )
-        schema = store_arrow_schema(catalog.event_types)
+        schema = store_schema(catalog.event_types)
         store_.start_batch(batch_id)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
             offset = 0

@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from meter.idhash import bucket_of
 from schemas.catalog import EventType, PropertyType
@@ -111,11 +110,6 @@ def batch_of(event_file: str | Path) -> str:
     return Path(event_file).name.split(".", 1)[0]
 
 
-def store_arrow_schema(event_types: Mapping[str, EventType]) -> pa.Schema:
-    """The event files' Arrow schema, as Polars exports frames (so no cast is needed)."""
-    return pl.DataFrame(schema=store_schema(event_types)).to_arrow().schema
-
-
 def _as_declared(name: str, dtype: pl.DataType, target: pl.DataType) -> pl.Expr:
     """A validated property column in its store type (validation rejected what cannot convert)."""
     column = pl.col(name)
@@ -162,12 +156,17 @@ class PartWriter:
     """
 
     def __init__(
-        self, staging: Path, batch_id: str, part: str, schema: pa.Schema, pool: ThreadPoolExecutor
+        self,
+        staging: Path,
+        batch_id: str,
+        part: str,
+        schema: Mapping[str, pl.DataType],
+        pool: ThreadPoolExecutor,
     ) -> None:
         self.staging = staging
         self.name = f"{batch_id}.{part}"
         self.batch_id = batch_id
-        self.schema = pl.from_arrow(schema.empty_table()).schema
+        self.schema = pl.Schema(schema)
         self._pool = pool
         self._pending: Future[None] | None = None
         self._files: list[Path] = []
@@ -208,12 +207,9 @@ class PartWriter:
         if pending is not None:
             pending.result()
 
-    def _close(self) -> None:
-        self._wait()
-
     def commit(self) -> None:
         """Finish the part's files and add its index entries to the batch's bucket files."""
-        self._close()
+        self._wait()
         if not self._index:
             return
         records = np.concatenate(self._index)
@@ -232,7 +228,7 @@ class PartWriter:
 
     def abort(self) -> None:
         with suppress(Exception):  # the part is being thrown away; its files go below
-            self._close()
+            self._wait()
         self._index.clear()
         for path in self._files:
             path.unlink(missing_ok=True)
@@ -276,7 +272,11 @@ class EventStore:
         staging.mkdir(parents=True)
 
     def part_writer(
-        self, batch_id: str, part: str, schema: pa.Schema, pool: ThreadPoolExecutor
+        self,
+        batch_id: str,
+        part: str,
+        schema: Mapping[str, pl.DataType],
+        pool: ThreadPoolExecutor,
     ) -> PartWriter:
         """A writer for one part; ``pool`` (one thread) runs its compression in the background."""
         return PartWriter(self.staging(batch_id), batch_id, part, schema, pool)

@@ -53,12 +53,7 @@ def true_up_lines(
     owed = amount_lit(minimum)
     if shares is not None:
         billed = billed.join(shares, on="subscription_id", how="left")
-        owed = (
-            pl.when(pl.col("_covered_days") < pl.col("_days"))
-            .then(prorate(amount_lit(minimum), pl.col("_covered_days"), pl.col("_days")))
-            .otherwise(amount_lit(minimum))
-            .cast(AMOUNT)
-        )
+        owed = _share_of(amount_lit(minimum), pl.col("_covered_days"), pl.col("_days"))
     shortfall = owed - pl.col("billed")
     return (
         billed.filter(shortfall > 0)
@@ -68,6 +63,17 @@ def true_up_lines(
             round_to_minor(shortfall, currency).alias("amount"),
         )
         .sort("subscription_id")
+    )
+
+
+def _share_of(minimum: pl.Expr, covered: pl.Expr, days: pl.Expr) -> pl.Expr:
+    """What a minimum owes for ``covered`` of its period's ``days``: all of it, or that share
+    exactly (:func:`rating.money.prorate`)."""
+    return (
+        pl.when(covered < days)
+        .then(prorate(minimum, covered, days))
+        .otherwise(minimum)
+        .cast(AMOUNT)
     )
 
 
@@ -149,10 +155,8 @@ def term_true_ups(terms: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
         .group_by("subscription_id", "term_start")
         .agg(pl.col("amount").sum().cast(AMOUNT).alias("_spent"))
     )
-    owed = pl.when(pl.col("covered_days") < pl.col("term_days")).then(
-        prorate(pl.col("commitment"), pl.col("covered_days"), pl.col("term_days"))
-    )
-    shortfall = owed.otherwise(pl.col("commitment")).cast(AMOUNT) - pl.col("_spent").fill_null(0)
+    owed = _share_of(pl.col("commitment"), pl.col("covered_days"), pl.col("term_days"))
+    shortfall = owed - pl.col("_spent").fill_null(0)
     parts = [
         frame.with_columns(
             shortfall.cast(AMOUNT).alias("amount_exact"),
