@@ -228,7 +228,7 @@ def _read_file(
     chunk_rows: int,
 ) -> None:
     """Validate one file chunk by chunk; write certain first arrivals, hold back candidates."""
-    customer_ids = batch.customers["customer_id"].to_list()
+    customer_ids = batch.customers["customer_id"]
     chunks = events.chunks(chunk_rows)
     start = offset
     while True:

@@ -216,7 +216,8 @@ class PartWriter:
         self._index.clear()
         buckets = bucket_of(records["id_hash"], INDEX_BUCKET_BITS)
         order = np.argsort(buckets, kind="stable")
-        records, buckets = records[order], buckets[order]
+        # take: several times faster than fancy indexing on a structured array
+        records, buckets = np.take(records, order), np.take(buckets, order)
         starts = np.searchsorted(buckets, np.arange(INDEX_BUCKETS + 1))
         for bucket in range(INDEX_BUCKETS):
             chunk = records[starts[bucket] : starts[bucket + 1]]

@@ -163,8 +163,32 @@ def bucket_of(hashes: np.ndarray, bits: int) -> np.ndarray:
 _EMPTY = np.uint64(0)
 """Marks a free slot; the real hash 0 is counted apart."""
 
+PART_ENTRIES = 1 << 14
+"""Hashes per partition of :func:`repeated`: its table (2x as many slots) stays in L2 cache."""
+
+_PART_SHIFT = np.uint64(24)
+"""Partitions are told apart by bits 24 and up; slots by the low bits, so they stay independent."""
+
 
 @nb.njit(cache=True)
+def _partition(keys: np.ndarray, parts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``keys`` grouped by partition (a counting sort), and each group's start."""
+    mask = np.uint64(parts - 1)
+    starts = np.zeros(parts + 1, dtype=np.int64)
+    for i in range(len(keys)):
+        starts[((keys[i] >> _PART_SHIFT) & mask) + 1] += 1
+    for p in range(parts):
+        starts[p + 1] += starts[p]
+    fill = starts[:-1].copy()
+    order = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        p = (keys[i] >> _PART_SHIFT) & mask
+        order[fill[p]] = i
+        fill[p] += 1
+    return order, starts
+
+
+@nb.njit(inline="always")
 def _slot(table: np.ndarray, mask: np.uint64, key: np.uint64) -> int:
     """The slot holding ``key`` (non-zero), claiming a free one if it is new."""
     slot = key & mask
@@ -178,30 +202,50 @@ def _slot(table: np.ndarray, mask: np.uint64, key: np.uint64) -> int:
         slot = (slot + np.uint64(1)) & mask
 
 
-@nb.njit(cache=True)
-def _count(
-    keys: np.ndarray, table: np.ndarray, counts: np.ndarray, slots: np.ndarray, zero: int
-) -> int:
-    """Add ``keys`` to the table; per key its slot (-1 for 0), per slot a saturating count."""
-    mask = np.uint64(len(table) - 1)
-    for i in range(len(keys)):
-        if keys[i] == _EMPTY:
-            slots[i] = -1
-            zero = min(zero + 1, 2)
-        else:
-            slot = _slot(table, mask, keys[i])
-            slots[i] = slot
-            counts[slot] = min(counts[slot] + 1, 2)
-    return zero
+@nb.njit(cache=True, parallel=True)
+def _repeated_nonzero(
+    history: np.ndarray, batch: np.ndarray, parts: int, in_batch: np.ndarray, in_history: np.ndarray
+) -> None:
+    """:func:`repeated` for non-zero hashes (zeros are skipped), one partition at a time.
 
-
-@nb.njit(cache=True)
-def _lookup(slots: np.ndarray, counts: np.ndarray, zero: int, at_least: int) -> np.ndarray:
-    out = np.empty(len(slots), dtype=np.bool_)
-    for i in range(len(slots)):
-        count = zero if slots[i] < 0 else counts[slots[i]]
-        out[i] = count >= at_least
-    return out
+    Partitions are independent (a hash lives in exactly one), so they run in
+    parallel, each with a table small enough to stay in cache: one random
+    memory access per hash instead of a cache miss on a table of the whole
+    bucket.
+    """
+    history_order, history_starts = _partition(history, parts)
+    batch_order, batch_starts = _partition(batch, parts)
+    for p in nb.prange(parts):
+        h0, h1 = history_starts[p], history_starts[p + 1]
+        b0, b1 = batch_starts[p], batch_starts[p + 1]
+        size = 16
+        while size < 2 * (h1 - h0 + b1 - b0):
+            size *= 2
+        table = np.zeros(size, dtype=np.uint64)
+        history_counts = np.zeros(size, dtype=np.uint8)
+        batch_counts = np.zeros(size, dtype=np.uint8)
+        mask = np.uint64(size - 1)
+        for j in range(h0, h1):
+            key = history[history_order[j]]
+            if key != _EMPTY:
+                slot = _slot(table, mask, key)
+                history_counts[slot] = min(history_counts[slot] + 1, 2)
+        for j in range(b0, b1):
+            key = batch[batch_order[j]]
+            if key != _EMPTY:
+                slot = _slot(table, mask, key)
+                batch_counts[slot] = min(batch_counts[slot] + 1, 2)
+        for j in range(h0, h1):
+            row = history_order[j]
+            key = history[row]
+            if key != _EMPTY:
+                in_history[row] = batch_counts[_slot(table, mask, key)] >= 1
+        for j in range(b0, b1):
+            row = batch_order[j]
+            key = batch[row]
+            if key != _EMPTY:
+                slot = _slot(table, mask, key)
+                in_batch[row] = history_counts[slot] + batch_counts[slot] >= 2
 
 
 def table_capacity(entries: int) -> int:
@@ -209,15 +253,17 @@ def table_capacity(entries: int) -> int:
     return 1 << max(4, (2 * entries - 1).bit_length())
 
 
-def repeated(history: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def repeated(
+    history: np.ndarray, batch: np.ndarray, *, part_entries: int = PART_ENTRIES
+) -> tuple[np.ndarray, np.ndarray]:
     """Which hashes occur more than once across ``history`` and ``batch``.
 
     Returns ``(in_batch, in_history)``: per batch hash, whether it also occurs
     in history or elsewhere in the batch; per history hash, whether the batch
     holds it too. Every row of a repeated hash is marked, first arrival
     included, because which row is first is decided later on the real ids.
-    Memory: one ``uint64`` table of :func:`table_capacity` slots, one byte of
-    count per slot for each side, and an ``int64`` slot per input hash.
+    The hashes are split into partitions of about ``part_entries``; memory is
+    an ``int64`` position per hash plus one small table per partition.
 
     >>> in_batch, in_history = repeated(
     ...     np.array([7, 8], dtype=np.uint64), np.array([5, 7, 5, 9], dtype=np.uint64))
@@ -226,16 +272,15 @@ def repeated(history: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     history = np.ascontiguousarray(history, dtype=np.uint64)
     batch = np.ascontiguousarray(batch, dtype=np.uint64)
-    capacity = table_capacity(len(history) + len(batch))
-    table = np.zeros(capacity, dtype=np.uint64)
-    history_counts = np.zeros(capacity, dtype=np.uint8)
-    batch_counts = np.zeros(capacity, dtype=np.uint8)
-    history_slots = np.empty(len(history), dtype=np.int64)
-    batch_slots = np.empty(len(batch), dtype=np.int64)
-    history_zero = _count(history, table, history_counts, history_slots, 0)
-    batch_zero = _count(batch, table, batch_counts, batch_slots, 0)
-    # A batch hash is repeated when both sides together hold it twice or more.
-    total = np.minimum(history_counts + batch_counts, 2).astype(np.uint8)
-    in_batch = _lookup(batch_slots, total, min(history_zero + batch_zero, 2), 2)
-    in_history = _lookup(history_slots, batch_counts, batch_zero, 1)
+    parts = 1
+    while parts * part_entries < len(history) + len(batch):
+        parts *= 2
+    in_batch = np.zeros(len(batch), dtype=np.bool_)
+    in_history = np.zeros(len(history), dtype=np.bool_)
+    _repeated_nonzero(history, batch, parts, in_batch, in_history)
+    # 0 is the empty-slot mark (and the hash of a null id): its rows are counted here.
+    history_zero, batch_zero = history == _EMPTY, batch == _EMPTY
+    zeros = int(history_zero.sum()) + int(batch_zero.sum())
+    in_batch[batch_zero] = zeros >= 2
+    in_history[history_zero] = bool(batch_zero.any())
     return in_batch, in_history

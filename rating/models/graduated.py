@@ -179,4 +179,5 @@ def breakdown(quantity: pl.Expr, spec: GraduatedSpec) -> pl.Expr:
         for number, (lower, upper, tier) in enumerate(spec.bounds(), start=1)
     ]
     reached = pl.element().struct.field("units") > pl.lit(0, dtype=QUANTITY)
-    return pl.concat_list(rows).list.filter(reached)
+    # concat_arr then to_list: concat_list of struct columns is ~50x slower in Polars 2.1.
+    return pl.concat_arr(rows).arr.to_list().list.filter(reached)

@@ -104,4 +104,4 @@ def breakdown(quantity: pl.Expr, spec: StairstepSpec) -> pl.Expr:
         flat_fee=amount,
         amount=amount,
     )
-    return pl.concat_list([row])
+    return pl.concat_arr([row]).arr.to_list()  # concat_list of structs is slow in Polars 2.1

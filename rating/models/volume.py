@@ -90,4 +90,6 @@ def breakdown(quantity: pl.Expr, spec: VolumeSpec) -> pl.Expr:
         flat_fee=_flat_fee(q, spec),
         amount=price(q, spec).cast(AMOUNT),
     )
-    return pl.concat_list([row]).list.filter(pl.element().struct.field("tier") > 0)
+    # concat_arr then to_list: concat_list of struct columns is slow in Polars 2.1.
+    listed = pl.concat_arr([row]).arr.to_list()
+    return listed.list.filter(pl.element().struct.field("tier") > 0)

@@ -48,14 +48,20 @@ def test_hash_matches_the_reference(texts: list[str]):
 
 
 HASHES = st.lists(
-    st.one_of(st.integers(0, 5), st.integers(0, 2**64 - 1)), max_size=60
+    st.one_of(
+        st.integers(0, 5),
+        st.integers(0, 7).map(lambda high: high << 24 | 5),  # one slot, several partitions
+        st.integers(0, 2**64 - 1),
+    ),
+    max_size=60,
 )  # few distinct values make repeats (and the empty-slot value 0) common
 
 
-@given(HASHES, HASHES)
-def test_repeated_matches_a_python_counter(history: list[int], batch: list[int]):
+@given(HASHES, HASHES, st.sampled_from([1, 3, 16, 10_000]))
+def test_repeated_matches_a_python_counter(history: list[int], batch: list[int], part: int):
+    # Small partitions (part_entries 1 or 3) split even a few hashes over many tables.
     in_batch, in_history = repeated(
-        np.array(history, dtype=np.uint64), np.array(batch, dtype=np.uint64)
+        np.array(history, dtype=np.uint64), np.array(batch, dtype=np.uint64), part_entries=part
     )
     assert (in_batch.tolist(), in_history.tolist()) == ref.repeated(history, batch)
 
