@@ -285,9 +285,14 @@ def flag_invoiced_period(events: pl.DataFrame, windows: pl.DataFrame) -> pl.Data
     >>> flag_invoiced_period(events, windows)["invoiced_period"].to_list()
     ['2026-09', None]
     """
-    if windows.is_empty():
-        return events.with_columns(pl.lit(None, dtype=pl.String).alias(INVOICED_PERIOD))
     ts = pl.col("timestamp")
+    # Only windows the events' time span reaches: an ingestion after a year of invoices
+    # would otherwise match each event against twelve windows of its customer.
+    first, last = events.select(ts.min().alias("first"), ts.max().alias("last")).row(0)
+    if first is not None:
+        windows = windows.filter((pl.col(PERIOD_END) > first) & (pl.col(PERIOD_START) <= last))
+    if windows.is_empty() or first is None:
+        return events.with_columns(pl.lit(None, dtype=pl.String).alias(INVOICED_PERIOD))
     position = "_position"
     indexed = events.with_row_index(position)
     matched = (

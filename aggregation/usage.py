@@ -135,10 +135,19 @@ def _assign_one_window(
     lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
         lifetimes, on=CUSTOMER_ID, how="left"
     )
-    # An Enum over the customers turns each event's customer_id into the position of its
-    # lookup row (null for an unknown customer): faster than a join, and in event order.
-    customers = pl.Enum(lookup[CUSTOMER_ID])
-    position = events[CUSTOMER_ID].cast(customers, strict=False).to_physical()
+    # Each event's customer_id becomes the position of its lookup row (null for an unknown
+    # customer), in event order; joining one key column is cheaper than joining every
+    # lookup column, and than casting to an Enum of the customers.
+    position = (
+        events.select(CUSTOMER_ID)
+        .join(
+            lookup.select(CUSTOMER_ID).with_row_index(ROW_KEY),
+            on=CUSTOMER_ID,
+            how="left",
+            maintain_order="left",
+        )
+        .get_column(ROW_KEY)
+    )
     in_window = _in(ACTIVE_START, ACTIVE_END).fill_null(value=False)
     in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True) & ~_alive()
     matched = (
