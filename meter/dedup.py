@@ -26,7 +26,7 @@ from enum import StrEnum
 import numpy as np
 import polars as pl
 
-from meter.idhash import bucket_of, repeated
+from meter.idhash import bucket_of, bucket_starts, repeated
 from schemas.events import EVENT_ID, ROW_NUMBER, SOURCE_FILE
 
 ARRIVAL = "_arrival"
@@ -70,7 +70,7 @@ def find_candidates(
     days: list[np.ndarray] = []
     buckets = bucket_of(batch_hashes, bucket_bits)
     order = np.argsort(buckets, kind="stable")
-    starts = np.searchsorted(buckets[order], np.arange((1 << bucket_bits) + 1))
+    starts = bucket_starts(buckets, 1 << bucket_bits)
     for bucket in range(1 << bucket_bits):
         rows = order[starts[bucket] : starts[bucket + 1]]
         if rows.size == 0:

@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from polars.io.partition import FileProviderArgs
 
-from meter.idhash import bucket_of
+from meter.idhash import bucket_of, bucket_starts
 from schemas.catalog import EventType, PropertyType
 from schemas.errors import InputError
 from schemas.events import (
@@ -188,19 +189,27 @@ class PartWriter:
         self.rows += events.height
 
     def _write_chunk(self, events: pl.DataFrame, chunk: int) -> None:
-        for (day,), part in events.partition_by(
-            EVENT_DATE, as_dict=True, maintain_order=True
-        ).items():
-            path = (
-                self.staging / "events" / f"date={day.isoformat()}" / f"{self.name}.{chunk:05d}"
-                ".parquet"
-            )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._files.append(path)
-            frame = part.drop(EVENT_DATE)
-            if frame.schema != self.schema:
-                frame = frame.select(self.schema.names()).cast(self.schema)
-            frame.write_parquet(path, compression="zstd", compression_level=_ZSTD_LEVEL)
+        if events.select(pl.exclude(EVENT_DATE)).schema != self.schema:
+            events = events.select(*self.schema.names(), EVENT_DATE).cast(self.schema)
+
+        def path(file: FileProviderArgs) -> Path:
+            day = file.partition_keys[EVENT_DATE][0].isoformat()
+            # One file per date and chunk (Polars splits only beyond 4 GiB of rows).
+            split = f"-{file.index_in_partition}" if file.index_in_partition else ""
+            name = f"{self.name}.{chunk:05d}{split}.parquet"
+            self._files.append(self.staging / "events" / f"date={day}" / name)
+            return self._files[-1]
+
+        # One partitioned sink: no copy of the chunk per date, and dates are encoded
+        # in parallel.
+        events.lazy().sink_parquet(
+            pl.PartitionBy(
+                self.staging / "events", key=EVENT_DATE, include_key=False, file_path_provider=path
+            ),
+            compression="zstd",
+            compression_level=_ZSTD_LEVEL,
+            mkdir=True,
+        )
 
     def _wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -217,8 +226,8 @@ class PartWriter:
         buckets = bucket_of(records["id_hash"], INDEX_BUCKET_BITS)
         order = np.argsort(buckets, kind="stable")
         # take: several times faster than fancy indexing on a structured array
-        records, buckets = np.take(records, order), np.take(buckets, order)
-        starts = np.searchsorted(buckets, np.arange(INDEX_BUCKETS + 1))
+        records = np.take(records, order)
+        starts = bucket_starts(buckets, INDEX_BUCKETS)
         for bucket in range(INDEX_BUCKETS):
             chunk = records[starts[bucket] : starts[bucket + 1]]
             if chunk.size:

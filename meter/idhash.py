@@ -160,6 +160,19 @@ def bucket_of(hashes: np.ndarray, bits: int) -> np.ndarray:
     return (hashes >> np.uint64(64 - bits)).astype(np.uint16)
 
 
+def bucket_starts(buckets: np.ndarray, count: int) -> np.ndarray:
+    """Where each bucket's rows start once rows are ordered by bucket (``count + 1`` offsets).
+
+    Counted, not searched: ``searchsorted`` would first widen every ``uint16`` to ``int64``.
+
+    >>> bucket_starts(np.array([2, 0, 2], dtype=np.uint16), 4).tolist()
+    [0, 1, 1, 3, 3]
+    """
+    starts = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(buckets, minlength=count), out=starts[1:])
+    return starts
+
+
 _EMPTY = np.uint64(0)
 """Marks a free slot; the real hash 0 is counted apart."""
 
