@@ -2,11 +2,11 @@
 
 Layout under the store root::
 
-    events/date=2026-10-01/<batch_id>.<part>.parquet   accepted events, zstd; a part
-                                                       per source file of the batch
-    index/bucket=07/<batch_id>.idx              the de-duplication index of one batch
-    _staging/<batch_id>/...                     a batch being written (same layout)
-    _staging/<batch_id>/prepared.json           written last: the batch is complete on disk
+    events/date=2026-10-01/<batch_id>.<part>.<chunk>.parquet   accepted events, zstd: a part
+                                              per source file, a file per date of each chunk
+    index/bucket=07/<batch_id>.idx            the de-duplication index of one batch
+    _staging/<batch_id>/...                   a batch being written (same layout)
+    _staging/<batch_id>/prepared.json         written last: the batch is complete on disk
 
 A batch is written whole into ``_staging``, marked prepared, then its files are
 moved into place one ``os.replace`` at a time. The batch becomes visible when
@@ -103,7 +103,7 @@ def store_schema(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]
 
 
 def batch_of(event_file: str | Path) -> str:
-    """The ingestion batch an event file belongs to (files are ``<batch_id>.<part>.parquet``).
+    """The ingestion batch an event file belongs to (``<batch_id>.<part>.<chunk>.parquet``).
 
     >>> batch_of("store/events/date=2026-10-01/b-0123456789abcdef.00001.parquet")
     'b-0123456789abcdef'
@@ -192,13 +192,14 @@ class PartWriter:
         if events.select(pl.exclude(EVENT_DATE)).schema != self.schema:
             events = events.select(*self.schema.names(), EVENT_DATE).cast(self.schema)
 
-        def path(file: FileProviderArgs) -> Path:
+        def path(file: FileProviderArgs) -> str:
             day = file.partition_keys[EVENT_DATE][0].isoformat()
             # One file per date and chunk (Polars splits only beyond 4 GiB of rows).
             split = f"-{file.index_in_partition}" if file.index_in_partition else ""
-            name = f"{self.name}.{chunk:05d}{split}.parquet"
-            self._files.append(self.staging / "events" / f"date={day}" / name)
-            return self._files[-1]
+            # Relative to the sink's base: Polars puts a relative path under it.
+            relative = f"date={day}/{self.name}.{chunk:05d}{split}.parquet"
+            self._files.append(self.staging / "events" / relative)
+            return relative
 
         # One partitioned sink: no copy of the chunk per date, and dates are encoded
         # in parallel.

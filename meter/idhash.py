@@ -231,7 +231,7 @@ def _repeated_nonzero(
     for p in nb.prange(parts):
         h0, h1 = history_starts[p], history_starts[p + 1]
         b0, b1 = batch_starts[p], batch_starts[p + 1]
-        size = 16
+        size = 16  # a power of two, at least twice the entries: probing stays short
         while size < 2 * (h1 - h0 + b1 - b0):
             size *= 2
         table = np.zeros(size, dtype=np.uint64)
@@ -259,11 +259,6 @@ def _repeated_nonzero(
             if key != _EMPTY:
                 slot = _slot(table, mask, key)
                 in_batch[row] = history_counts[slot] + batch_counts[slot] >= 2
-
-
-def table_capacity(entries: int) -> int:
-    """A power of two at least twice ``entries``: linear probing stays short at load <= 0.5."""
-    return 1 << max(4, (2 * entries - 1).bit_length())
 
 
 def repeated(

@@ -12,8 +12,11 @@ import duckdb
 import polars as pl
 import pytest
 
+from jobs.cli import cli
+
 METER = str(Path(sys.executable).parent / "meter")
-SUBCOMMANDS = ("demo", "ingest", "bill", "generate", "query")
+SUBCOMMANDS = tuple(sorted(cli.commands))
+"""Every subcommand the ``meter`` group has, so a new one is checked without editing this."""
 
 pytestmark = pytest.mark.integration
 
@@ -206,7 +209,8 @@ def test_several_rejected_files_are_one_line_and_the_good_file_lands(
 
 def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
     db = tmp_path / "demo.duckdb"
-    result = meter("demo", "--db", str(db))
+    # The demo's event store lands in the working directory: a fresh one, not the checkout.
+    result = meter("demo", "--db", str(db), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for text in (
         "accepted",
@@ -222,7 +226,7 @@ def test_demo_prints_summary_and_query_reads_it(tmp_path: Path):
         str(db),
     ):
         assert text in result.stdout
-    again = meter("demo", "--db", str(db))
+    again = meter("demo", "--db", str(db), cwd=tmp_path)
     assert again.returncode == 0 and "already ingested" in again.stdout
     assert "Nothing to do" in again.stdout
     query = meter("query", "--db", str(db), "SELECT count(*) AS n FROM billing_runs")

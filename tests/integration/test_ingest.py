@@ -79,6 +79,27 @@ def test_every_row_is_accepted_quarantined_or_duplicate(messy: Path, tmp_path: P
     assert quarantined == batch[2] + batch[4]
 
 
+def test_a_store_given_as_a_relative_path_has_the_same_layout(
+    messy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # `meter demo` and the CLI default pass a relative store root; nothing may nest under it.
+    absolute = tmp_path / "absolute"
+    ingest(messy, absolute)
+    monkeypatch.chdir(tmp_path)
+    ingest(messy, Path("relative"))
+    layouts = [
+        sorted(str(p.relative_to(root / "store")) for p in (root / "store").rglob("*.parquet"))
+        for root in (absolute, tmp_path / "relative")
+    ]
+    assert layouts[0] == layouts[1]
+    assert layouts[0] and all(p.startswith("events/date=") for p in layouts[0])
+    assert (
+        stored(tmp_path / "relative", lineage=True)
+        .drop("source_file")
+        .equals(stored(absolute, lineage=True).drop("source_file"))
+    )
+
+
 def test_reingesting_the_same_files_is_a_no_op(messy: Path, tmp_path: Path):
     ingest(messy, tmp_path)
     before = stored(tmp_path, lineage=True)
