@@ -26,7 +26,7 @@ from enum import StrEnum
 import numpy as np
 import polars as pl
 
-from meter.idhash import bucket_of, bucket_starts, repeated
+from meter.idhash import group_by_bucket, repeated
 from schemas.events import EVENT_ID, ROW_NUMBER, SOURCE_FILE
 
 ARRIVAL = "_arrival"
@@ -68,16 +68,14 @@ def find_candidates(
     """
     mask = np.zeros(len(batch_hashes), dtype=bool)
     days: list[np.ndarray] = []
-    buckets = bucket_of(batch_hashes, bucket_bits)
-    order = np.argsort(buckets, kind="stable")
-    starts = bucket_starts(buckets, 1 << bucket_bits)
+    grouped, positions, starts = group_by_bucket(batch_hashes, bucket_bits)
     for bucket in range(1 << bucket_bits):
-        rows = order[starts[bucket] : starts[bucket + 1]]
-        if rows.size == 0:
+        rows = slice(starts[bucket], starts[bucket + 1])
+        if rows.start == rows.stop:
             continue
         history = history_bucket(bucket)
-        in_batch, in_history = repeated(history["id_hash"], batch_hashes[rows])
-        mask[rows] = in_batch
+        in_batch, in_history = repeated(history["id_hash"], grouped[rows])
+        mask[positions[rows]] = in_batch
         days.append(history["day"][in_history])
     history_days = np.unique(np.concatenate(days)) if days else np.empty(0, dtype=np.int32)
     return Candidates(mask, history_days)

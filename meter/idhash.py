@@ -160,17 +160,46 @@ def bucket_of(hashes: np.ndarray, bits: int) -> np.ndarray:
     return (hashes >> np.uint64(64 - bits)).astype(np.uint16)
 
 
+def group_by_bucket(hashes: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hashes grouped by bucket (:func:`bucket_of`), in arrival order within a bucket:
+    ``(grouped, positions, starts)``, bucket ``b`` being ``grouped[starts[b]:starts[b+1]]``
+    and ``positions`` where each grouped hash stands in ``hashes``.
+
+    One counting pass instead of an argsort and a gather.
+
+    >>> grouped, positions, starts = group_by_bucket(
+    ...     np.array([2**63, 1, 2**63 + 1, 2], dtype=np.uint64), 1)
+    >>> positions.tolist(), starts.tolist()
+    ([1, 3, 0, 2], [0, 2, 4])
+    """
+    if not 0 <= bits <= 16:
+        raise ValueError(f"bucket bits must be 0..16, got {bits}")
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    # A shift by 64 is undefined: with no bucket bits, every hash is in bucket 0.
+    shift = np.uint64(64 - bits) if bits else np.uint64(0)
+    return _partition(hashes, 1 << bits, shift)
+
+
+@nb.njit(cache=True)
+def _bucket_starts(buckets: np.ndarray, count: int) -> np.ndarray:
+    starts = np.zeros(count + 1, dtype=np.int64)
+    for bucket in buckets:
+        starts[bucket + 1] += 1
+    for bucket in range(count):
+        starts[bucket + 1] += starts[bucket]
+    return starts
+
+
 def bucket_starts(buckets: np.ndarray, count: int) -> np.ndarray:
     """Where each bucket's rows start once rows are ordered by bucket (``count + 1`` offsets).
 
-    Counted, not searched: ``searchsorted`` would first widen every ``uint16`` to ``int64``.
+    Counted in one pass: ``searchsorted`` and ``bincount`` would first widen every
+    ``uint16`` to ``int64`` (0.7 s for 51M rows).
 
     >>> bucket_starts(np.array([2, 0, 2], dtype=np.uint16), 4).tolist()
     [0, 1, 1, 3, 3]
     """
-    starts = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(buckets, minlength=count), out=starts[1:])
-    return starts
+    return _bucket_starts(np.ascontiguousarray(buckets), count)
 
 
 _EMPTY = np.uint64(0)
@@ -184,21 +213,26 @@ _PART_SHIFT = np.uint64(24)
 
 
 @nb.njit(cache=True)
-def _partition(keys: np.ndarray, parts: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``keys`` grouped by partition (a counting sort), and each group's start."""
+def _partition(
+    keys: np.ndarray, parts: int, shift: np.uint64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keys`` grouped by ``(key >> shift) % parts`` (a counting sort, in key order within
+    a group): the grouped keys, each one's position in ``keys``, and each group's start."""
     mask = np.uint64(parts - 1)
     starts = np.zeros(parts + 1, dtype=np.int64)
     for i in range(len(keys)):
-        starts[((keys[i] >> _PART_SHIFT) & mask) + 1] += 1
+        starts[((keys[i] >> shift) & mask) + 1] += 1
     for p in range(parts):
         starts[p + 1] += starts[p]
     fill = starts[:-1].copy()
+    grouped = np.empty(len(keys), dtype=np.uint64)
     order = np.empty(len(keys), dtype=np.int64)
     for i in range(len(keys)):
-        p = (keys[i] >> _PART_SHIFT) & mask
+        p = (keys[i] >> shift) & mask
+        grouped[fill[p]] = keys[i]
         order[fill[p]] = i
         fill[p] += 1
-    return order, starts
+    return grouped, order, starts
 
 
 @nb.njit(inline="always")
@@ -226,8 +260,10 @@ def _repeated_nonzero(
     memory access per hash instead of a cache miss on a table of the whole
     bucket.
     """
-    history_order, history_starts = _partition(history, parts)
-    batch_order, batch_starts = _partition(batch, parts)
+    # Keys are copied into their partitions, so each partition reads its keys in sequence
+    # and only its results are written back at random.
+    history_keys, history_order, history_starts = _partition(history, parts, _PART_SHIFT)
+    batch_keys, batch_order, batch_starts = _partition(batch, parts, _PART_SHIFT)
     for p in nb.prange(parts):
         h0, h1 = history_starts[p], history_starts[p + 1]
         b0, b1 = batch_starts[p], batch_starts[p + 1]
@@ -239,26 +275,21 @@ def _repeated_nonzero(
         batch_counts = np.zeros(size, dtype=np.uint8)
         mask = np.uint64(size - 1)
         for j in range(h0, h1):
-            key = history[history_order[j]]
-            if key != _EMPTY:
-                slot = _slot(table, mask, key)
+            if history_keys[j] != _EMPTY:
+                slot = _slot(table, mask, history_keys[j])
                 history_counts[slot] = min(history_counts[slot] + 1, 2)
         for j in range(b0, b1):
-            key = batch[batch_order[j]]
-            if key != _EMPTY:
-                slot = _slot(table, mask, key)
+            if batch_keys[j] != _EMPTY:
+                slot = _slot(table, mask, batch_keys[j])
                 batch_counts[slot] = min(batch_counts[slot] + 1, 2)
         for j in range(h0, h1):
-            row = history_order[j]
-            key = history[row]
-            if key != _EMPTY:
-                in_history[row] = batch_counts[_slot(table, mask, key)] >= 1
+            if history_keys[j] != _EMPTY:
+                slot = _slot(table, mask, history_keys[j])
+                in_history[history_order[j]] = batch_counts[slot] >= 1
         for j in range(b0, b1):
-            row = batch_order[j]
-            key = batch[row]
-            if key != _EMPTY:
-                slot = _slot(table, mask, key)
-                in_batch[row] = history_counts[slot] + batch_counts[slot] >= 2
+            if batch_keys[j] != _EMPTY:
+                slot = _slot(table, mask, batch_keys[j])
+                in_batch[batch_order[j]] = history_counts[slot] + batch_counts[slot] >= 2
 
 
 def repeated(

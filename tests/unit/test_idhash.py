@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter.idhash import NULL_HASH, bucket_of, hash_strings, repeated
+from meter.dedup import find_candidates
+from meter.event_store import INDEX_RECORD
+from meter.idhash import NULL_HASH, bucket_of, group_by_bucket, hash_strings, repeated
 from tests.reference import idhash as ref
 
 # Published XXH64 values (seed 0), cross-checked with the reference xxhash library once:
@@ -71,3 +73,36 @@ def test_buckets_cover_the_range_by_top_bits(bits: int):
     hashes = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 1], dtype=np.uint64)
     buckets = bucket_of(hashes, bits)
     assert buckets.tolist() == [int(h) >> (64 - bits) if bits else 0 for h in hashes.tolist()]
+
+
+SPREAD = st.lists(
+    st.one_of(
+        st.integers(0, 15).map(lambda top: top << 60 | 9),  # few values, in every bucket
+        st.integers(0, 2**64 - 1),
+    ),
+    max_size=60,
+)
+"""Hashes whose repeats fall in different buckets, so grouping by bucket reorders them."""
+
+
+@given(SPREAD, SPREAD, st.sampled_from([0, 1, 2, 4]))
+def test_candidates_over_buckets_match_a_python_counter(
+    history: list[int], batch: list[int], bits: int
+):
+    # History is handed over one bucket at a time, as the store's index files are read.
+    entries = np.array([(h, day) for day, h in enumerate(history)], dtype=INDEX_RECORD).reshape(-1)
+    buckets = bucket_of(entries["id_hash"], bits)
+    found = find_candidates(np.array(batch, dtype=np.uint64), lambda b: entries[buckets == b], bits)
+    in_batch, in_history = ref.repeated(history, batch)
+    assert found.mask.tolist() == in_batch
+    days = sorted({day for day, hit in enumerate(in_history) if hit})
+    assert found.history_days.tolist() == days
+
+
+def test_grouping_by_bucket_keeps_arrival_order_in_each_bucket():
+    hashes = np.array([3 << 62, 1, 2 << 62, 5, 3 << 62 | 7, 2], dtype=np.uint64)
+    grouped, positions, starts = group_by_bucket(hashes, 2)
+    assert starts.tolist() == [0, 3, 3, 4, 6]
+    assert positions.tolist() == [1, 3, 5, 2, 0, 4]
+    assert (grouped == hashes[positions]).all()
+    assert (bucket_of(grouped, 2) == np.repeat(np.arange(4), np.diff(starts))).all()
