@@ -253,7 +253,7 @@ def _read_file(
             accepted = to_store_form(
                 classified.filter(pl.Series(certain)), batch.catalog.event_types
             )
-        batch.quarantine.append(_detached(quarantined))
+            batch.quarantine.append(_detached(quarantined))
         report.add({"rows_read": chunk.height, "rows_quarantined": quarantined.height})
         with timer.stage("write"):
             stamped = _stamp(accepted, batch)
@@ -265,12 +265,15 @@ def _read_file(
             }
         )
         if held.any():
-            candidates = to_store_form(
-                classified.filter(pl.Series(held)), batch.catalog.event_types
-            )
-            arrival = np.arange(rows.start, rows.stop)[held]
-            batch.held_back.append(_detached(candidates.with_columns(pl.Series(ARRIVAL, arrival))))
-            batch.held_hashes.append(batch.hashes[rows][held])
+            # After the write is handed over, so the chunk's files encode meanwhile.
+            with timer.stage("validate"):
+                candidates = to_store_form(
+                    classified.filter(pl.Series(held)), batch.catalog.event_types
+                )
+                arrival = np.arange(rows.start, rows.stop)[held]
+                held_back = candidates.with_columns(pl.Series(ARRIVAL, arrival))
+                batch.held_back.append(_detached(held_back))
+                batch.held_hashes.append(batch.hashes[rows][held])
 
 
 def _resolve(
