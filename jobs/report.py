@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -116,7 +118,25 @@ def print_summary(
     console.print(f"Wrote [bold]{Path(db_path).resolve()}[/]. Try:")
     if summary.top_invoices:
         sql = EXAMPLE_QUERY.format(invoice_id=summary.top_invoices[0][1])
-        console.print(f'  meter query --db {db_path} "{sql}"', highlight=False, soft_wrap=True)
+        console.print(
+            f'  {invoked_as()} query --db {db_path} "{sql}"', highlight=False, soft_wrap=True
+        )
+
+
+def invoked_as(argv0: str | None = None) -> str:
+    """How to run ``meter`` again from here: ``meter`` when that is on PATH, else the path
+    it was started by (``make demo`` runs ``.venv/bin/meter``, which a shell does not find
+    by name)."""
+    program = Path(argv0 if argv0 is not None else sys.argv[0])
+    if program.name != "meter":
+        return "meter"
+    on_path = shutil.which("meter")
+    if on_path is not None and Path(on_path).resolve() == program.resolve():
+        return "meter"
+    try:
+        return str(program.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(program)
 
 
 def print_backfill(months: list[BackfillMonth], db_path: str | Path, console: Console) -> None:

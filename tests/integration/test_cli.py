@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from jobs.cli import cli
+from jobs.report import invoked_as
 
 METER = str(Path(sys.executable).parent / "meter")
 SUBCOMMANDS = tuple(sorted(cli.commands))
@@ -237,3 +238,20 @@ def test_query_on_missing_database(tmp_path: Path):
     assert_one_line_error(
         meter("query", "--db", str(tmp_path / "x.duckdb"), "SELECT 1"), "no such database"
     )
+
+
+def test_the_suggested_query_runs_meter_as_it_was_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # `make demo` runs .venv/bin/meter, which a shell does not find by name: the hint says
+    # .venv/bin/meter; where `meter` is on PATH (an activated venv) it says meter.
+    program = tmp_path / ".venv" / "bin" / "meter"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert invoked_as(".venv/bin/meter") == ".venv/bin/meter"
+    monkeypatch.setenv("PATH", str(program.parent))
+    assert invoked_as(".venv/bin/meter") == "meter"
+    assert invoked_as("/usr/bin/python3") == "meter"
