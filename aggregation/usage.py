@@ -354,16 +354,22 @@ def meter_usage(
             count = (~pl.col(CARRIED)).sum()
         per_event = _per_event(meter, keys).alias(PER_EVENT)
         kept = with_windows(kept, windows).with_columns(per_event)
-    return (
-        kept.group_by(keys)
-        .agg(_quantity(meter).alias("quantity"), count.cast(pl.Int64).alias("event_count"))
-        .select(
-            pl.col("subscription_id").cast(pl.String),
-            pl.lit(meter.code).alias("meter_code"),
-            _dimensions(meter).alias("dimensions"),
-            "quantity",
-            "event_count",
-        )
+    return _as_usage(
+        kept.group_by(keys).agg(
+            _quantity(meter).alias("quantity"), count.cast(pl.Int64).alias("event_count")
+        ),
+        meter,
+    )
+
+
+def _as_usage(quantities: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
+    """A meter's ``quantity, event_count`` per subscription and group, in ``USAGE_SCHEMA``."""
+    return quantities.select(
+        pl.col("subscription_id").cast(pl.String),
+        pl.lit(meter.code).alias("meter_code"),
+        _dimensions(meter).alias("dimensions"),
+        "quantity",
+        "event_count",
     )
 
 
@@ -530,21 +536,15 @@ def rolled_up_usage(grain: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
             quantity = pl.col(name).drop_nulls().n_unique()
         case _:
             raise ValueError(f"meter {meter.code}: {meter.aggregation} does not roll up")
-    return (
+    quantities = (
         grain.filter(_passes_filters(meter))
         .group_by(SUBSCRIPTION_ID, *meter.group_by)
         .agg(
             quantity.cast(QUANTITY).fill_null(pl.lit(0, dtype=QUANTITY)).alias("quantity"),
             pl.col(EVENTS_IN_GRAIN).sum().cast(pl.Int64).alias("event_count"),
         )
-        .select(
-            pl.col("subscription_id").cast(pl.String),
-            pl.lit(meter.code).alias("meter_code"),
-            _dimensions(meter).alias("dimensions"),
-            "quantity",
-            "event_count",
-        )
     )
+    return _as_usage(quantities, meter)
 
 
 def _by_event_type(meters: list[Meter]) -> dict[str, list[Meter]]:

@@ -38,6 +38,7 @@ from jobs.csv_input import (
     date_span,
     fail_on,
     fail_on_duplicates,
+    fail_on_unknown_customers,
     read_csv,
     read_rows,
 )
@@ -242,12 +243,7 @@ def load_subscriptions(
     path = Path(path)
     frame, raw = read_rows(path, SUBSCRIPTION_COLUMNS, ("end_date", "quantity", "trial_days"))
     fail_on_duplicates(frame, "subscription_id", path)
-    fail_on(
-        frame,
-        ~pl.col("customer_id").is_in(list(customer_ids)),
-        pl.format("unknown customer {}", "customer_id"),
-        path,
-    )
+    fail_on_unknown_customers(frame, customer_ids, path)
     fail_on(
         frame,
         ~pl.col("plan_code").is_in(list(plan_codes)),

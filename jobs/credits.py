@@ -14,7 +14,13 @@ from pathlib import Path
 
 import polars as pl
 
-from jobs.csv_input import date_span, fail_on, fail_on_duplicates, read_rows
+from jobs.csv_input import (
+    date_span,
+    fail_on,
+    fail_on_duplicates,
+    fail_on_unknown_customers,
+    read_rows,
+)
 from rating.money import MINOR_UNITS
 from rating.wallet import GRANT_SCHEMA
 
@@ -26,12 +32,7 @@ def load_credits(path: str | Path, customer_ids: Collection[str]) -> tuple[pl.Da
     path = Path(path)
     frame, raw = read_rows(path, CREDIT_COLUMNS, ("expires_on",))
     fail_on_duplicates(frame, "credit_id", path)
-    fail_on(
-        frame,
-        ~pl.col("customer_id").is_in(list(customer_ids)),
-        pl.format("unknown customer {}", "customer_id"),
-        path,
-    )
+    fail_on_unknown_customers(frame, customer_ids, path)
     frame = frame.with_columns(pl.col("currency").str.to_uppercase())
     fail_on(
         frame,

@@ -92,3 +92,15 @@ def fail_on_duplicates(frame: pl.DataFrame, column: str, path: Path) -> None:
         pl.format("duplicate {} {}", pl.lit(column), pl.col(column)),
         path,
     )
+
+
+def fail_on_unknown_customers(
+    frame: pl.DataFrame, customer_ids: Collection[str], path: Path
+) -> None:
+    """Every line whose ``customer_id`` is not in the customer list is named."""
+    fail_on(
+        frame,
+        ~pl.col("customer_id").is_in(list(customer_ids)),
+        pl.format("unknown customer {}", "customer_id"),
+        path,
+    )
