@@ -1,30 +1,27 @@
 """Usage per subscription, meter, billing period and dimension group.
 
 Events are first assigned to the subscription that was active at their
-instant; then each meter's events are filtered and aggregated into one
-exact quantity per ``(subscription_id, meter_code, dimensions)``. Every
-aggregation, with its exact rules and a worked example, is described in
-docs/aggregations.md; ``gauge`` and ``duration`` live in their own modules.
+instant (:mod:`aggregation.assignment`); then each meter's events are
+filtered and aggregated into one exact quantity per ``(subscription_id,
+meter_code, dimensions)``. Every aggregation, with its exact rules and a
+worked example, is described in docs/aggregations.md; ``gauge`` and
+``duration`` live in their own modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 
 import polars as pl
 
 from aggregation import duration, gauge
-from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from aggregation.windows import check_windows, with_windows
 from schemas.catalog import Aggregation, Meter
-from schemas.events import CUSTOMER_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
-from schemas.tables import TRANSACTION_SCHEMA, USAGE_DUE
+from schemas.events import EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
+from schemas.tables import TRANSACTION_SCHEMA
 from schemas.types import QUANTITY
 
-BILLING_STATUS = "billing_status"
 SUBSCRIPTION_ID = "subscription_id"
-ROW_KEY = "_row"
 
 USAGE_SCHEMA: dict[str, pl.DataType] = {
     "subscription_id": pl.String(),
@@ -33,175 +30,6 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "quantity": QUANTITY,
     "event_count": pl.Int64(),
 }
-
-
-class BillingStatus(StrEnum):
-    """What a valid, unique event is to one billing run."""
-
-    RATED = "rated"
-    OUT_OF_PERIOD = "out_of_period"
-    """Belongs to another billing period; left for that period's run."""
-    NO_ACTIVE_SUBSCRIPTION = "no_active_subscription"
-    """In the period, but the customer had no active subscription at that instant."""
-
-
-STATUS_TYPE = pl.Enum([status.value for status in BillingStatus])
-
-
-LIFE_START, LIFE_END = "life_start", "life_end"
-
-
-def assign_subscriptions(
-    events: pl.DataFrame,
-    periods: pl.DataFrame,
-    billable: pl.DataFrame,
-    lifetimes: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """``events`` with ``subscription_id`` (an Enum of the windows' subscriptions),
-    ``plan_code`` and ``billing_status`` added.
-
-    ``periods`` has one row per customer (``customer_id, period_start,
-    period_end``); ``billable`` the active windows of subscriptions, which never
-    overlap for one customer, so an event matches at most one. An event of a
-    customer missing from ``periods`` (removed from the customer file since it
-    was ingested) has no active subscription.
-
-    ``lifetimes`` (``customer_id, life_start, life_end``, end null if open)
-    tells an event in the period that no window of this run holds apart: if a
-    subscription covers its instant, its usage period closes in another run
-    (``out_of_period``); if none does, it has no active subscription. Without
-    it, the windows are taken as the lifetimes. Only rows of ``billable`` whose
-    usage is due (``usage_due``, when the column is there) are windows.
-
-    Almost every customer has one window per period: their events look their
-    customer up by position in one row per customer, with no join. Only the
-    events of customers with several windows or subscriptions (a plan change)
-    are matched window by window.
-    """
-    if USAGE_DUE in billable.columns:
-        billable = billable.filter(pl.col(USAGE_DUE))
-    windows = billable.select(CUSTOMER_ID, "subscription_id", "plan_code", ACTIVE_START, ACTIVE_END)
-    if lifetimes is None:
-        lifetimes = windows.select(
-            CUSTOMER_ID, pl.col(ACTIVE_START).alias(LIFE_START), pl.col(ACTIVE_END).alias(LIFE_END)
-        )
-    lifetimes = lifetimes.select(CUSTOMER_ID, LIFE_START, LIFE_END)
-    bounds = periods.select(CUSTOMER_ID, PERIOD_START, PERIOD_END)
-    # Subscriptions as an Enum: aggregation groups their events by a small integer, and
-    # each meter's usage turns it back into text once per subscription (not per event).
-    keys = pl.Enum(windows["subscription_id"].unique().sort())
-    windows = windows.with_columns(pl.col("subscription_id").cast(keys))
-    several = pl.concat(
-        [
-            frame.select(CUSTOMER_ID).filter(pl.col(CUSTOMER_ID).is_duplicated())
-            for frame in (windows, lifetimes)
-        ]
-    ).unique()
-    if several.height == 0:
-        return _assign_one_window(events, bounds, windows, lifetimes)
-    multiple = pl.col(CUSTOMER_ID).is_in(several[CUSTOMER_ID].implode())
-    single = windows.join(several, on=CUSTOMER_ID, how="anti")
-    single_lives = lifetimes.join(several, on=CUSTOMER_ID, how="anti")
-    return pl.concat(
-        [
-            _assign_one_window(events.filter(~multiple), bounds, single, single_lives),
-            _assign_several_windows(events.filter(multiple), bounds, windows, lifetimes),
-        ],
-        how="vertical",
-    )
-
-
-def _status(in_window: pl.Expr, in_period: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(in_window)
-        .then(pl.lit(BillingStatus.RATED.value, dtype=STATUS_TYPE))
-        .when(in_period)
-        .then(pl.lit(BillingStatus.NO_ACTIVE_SUBSCRIPTION.value, dtype=STATUS_TYPE))
-        .otherwise(pl.lit(BillingStatus.OUT_OF_PERIOD.value, dtype=STATUS_TYPE))
-        .alias(BILLING_STATUS)
-    )
-
-
-def _in(start: str, end: str) -> pl.Expr:
-    ts = pl.col(TIMESTAMP_COLUMN)
-    return (ts >= pl.col(start)) & (ts < pl.col(end))
-
-
-def _assign_one_window(
-    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
-) -> pl.DataFrame:
-    """At most one window and one lifetime per customer: each event reads its customer's
-    row by position."""
-    lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
-        lifetimes, on=CUSTOMER_ID, how="left"
-    )
-    # Each event's customer_id becomes the position of its lookup row (null for an unknown
-    # customer), in event order; joining one key column is cheaper than joining every
-    # lookup column, and than casting to an Enum of the customers.
-    position = (
-        events.select(CUSTOMER_ID)
-        .join(
-            lookup.select(CUSTOMER_ID).with_row_index(ROW_KEY),
-            on=CUSTOMER_ID,
-            how="left",
-            maintain_order="left",
-        )
-        .get_column(ROW_KEY)
-    )
-    in_window = _in(ACTIVE_START, ACTIVE_END).fill_null(value=False)
-    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True) & ~_alive()
-    matched = (
-        lookup.drop(CUSTOMER_ID)
-        .select(pl.all().gather(position))
-        .with_columns(events[TIMESTAMP_COLUMN])
-        .select(
-            pl.when(in_window).then(pl.col("subscription_id")).alias("subscription_id"),
-            pl.when(in_window).then(pl.col("plan_code")).alias("plan_code"),
-            _status(in_window, in_period),
-        )
-    )
-    return events.hstack(matched.get_columns())
-
-
-def _alive() -> pl.Expr:
-    """The event's instant is in its subscription's lifetime (``life_end`` null: open)."""
-    ts = pl.col(TIMESTAMP_COLUMN)
-    after_start = (ts >= pl.col(LIFE_START)).fill_null(value=False)
-    return after_start & (ts < pl.col(LIFE_END)).fill_null(value=True)
-
-
-def _assign_several_windows(
-    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
-) -> pl.DataFrame:
-    """Customers with several windows: match each window, then classify the unmatched."""
-    events = events.with_row_index(ROW_KEY)
-    rated = (
-        events.join(windows, on=CUSTOMER_ID, how="inner")
-        .filter(_in(ACTIVE_START, ACTIVE_END))
-        .drop(ACTIVE_START, ACTIVE_END)
-        .with_columns(_status(pl.lit(value=True), pl.lit(value=True)))
-    )
-    unmatched = events.join(rated.select(ROW_KEY), on=ROW_KEY, how="anti")
-    alive = (
-        unmatched.select(ROW_KEY, CUSTOMER_ID, TIMESTAMP_COLUMN)
-        .join(lifetimes, on=CUSTOMER_ID)
-        .filter(_alive())
-        .select(ROW_KEY)
-        .unique()
-    )
-    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True)
-    rest = (
-        unmatched.join(bounds, on=CUSTOMER_ID, how="left")
-        .with_columns(
-            pl.lit(None, dtype=windows.schema["subscription_id"]).alias("subscription_id"),
-            pl.lit(None, dtype=pl.String).alias("plan_code"),
-            _status(
-                pl.lit(value=False), in_period & ~pl.col(ROW_KEY).is_in(alive[ROW_KEY].implode())
-            ),
-        )
-        .drop(PERIOD_START, PERIOD_END)
-    )
-    return pl.concat([rated, rest], how="vertical").sort(ROW_KEY).drop(ROW_KEY)
 
 
 def meter_events(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:

@@ -19,8 +19,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from aggregation.assignment import BILLING_STATUS, BillingStatus, assign_subscriptions
 from aggregation.periods import billable_subscriptions, customer_periods, parse_billing_period
-from aggregation.usage import BILLING_STATUS, BillingStatus, aggregate_usage, assign_subscriptions
+from aggregation.usage import aggregate_usage
 from jobs.catalog import load_catalog
 from jobs.contracts import load_contracts
 from jobs.generate import generate

@@ -27,8 +27,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from aggregation.assignment import LIFE_END, LIFE_START
 from aggregation.periods import PERIOD_END, PERIOD_START, SCHEDULING_COLUMNS
-from aggregation.usage import LIFE_END, LIFE_START
 from jobs import store
 from jobs.catalog import Catalog
 from jobs.contracts import Contracts

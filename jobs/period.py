@@ -24,6 +24,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from aggregation.assignment import BILLING_STATUS, BillingStatus, assign_subscriptions
 from aggregation.periods import (
     ACTIVE_END,
     ACTIVE_START,
@@ -36,14 +37,7 @@ from aggregation.periods import (
     run_schedule,
     subscription_lifetimes,
 )
-from aggregation.usage import (
-    BILLING_STATUS,
-    BillingStatus,
-    aggregate_usage,
-    assign_subscriptions,
-    meter_transactions,
-    opening_state,
-)
+from aggregation.usage import aggregate_usage, meter_transactions, opening_state
 from jobs.catalog import Catalog
 from jobs.changes import SEGMENT_OF
 from jobs.contracts import Contracts

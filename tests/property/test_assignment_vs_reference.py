@@ -2,8 +2,9 @@
 
 Customers with no window, one window or several windows in the period (a plan
 change mid-period), and one missing from the period table; timestamps drawn
-around every bound. Each event must come out exactly once, with the status,
-subscription and plan the reference gives it.
+around every bound; lifetimes that outlast a window, or belong to customers with
+no window in the run. Each event must come out exactly once, with the status and
+subscription the reference gives it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregation.usage import BILLING_STATUS, assign_subscriptions
+from aggregation.assignment import BILLING_STATUS, assign_subscriptions
 from schemas.types import TIMESTAMP
 
 pytestmark = pytest.mark.hypothesis
@@ -27,18 +28,22 @@ MICRO = timedelta(microseconds=1)
 
 
 def reference_status(
-    customer: str, ts: datetime, periods: dict, windows: list[tuple]
-) -> tuple[str, str | None, str | None]:
-    """(status, subscription_id, plan_code): a window rates it; else in or out of period."""
-    for window_customer, subscription, plan, start, end in windows:
+    customer: str, ts: datetime, periods: dict, windows: list[tuple], lives: list[tuple]
+) -> tuple[str, str | None]:
+    """(status, subscription_id): a window rates it; else, in the customer's period and in
+    no subscription's lifetime, it has no active subscription; else another run bills it."""
+    for window_customer, subscription, _plan, start, end in windows:
         if window_customer == customer and start <= ts < end:
-            return "rated", subscription, plan
+            return "rated", subscription
     if customer not in periods:
-        return "no_active_subscription", None, None
+        return "no_active_subscription", None
     start, end = periods[customer]
-    if start <= ts < end:
-        return "no_active_subscription", None, None
-    return "out_of_period", None, None
+    alive = any(
+        who == customer and born <= ts and (died is None or ts < died) for who, born, died in lives
+    )
+    if start <= ts < end and not alive:
+        return "no_active_subscription", None
+    return "out_of_period", None
 
 
 @st.composite
@@ -52,10 +57,36 @@ def windows_of(draw: st.DrawFn) -> list[tuple]:
     return windows
 
 
+@st.composite
+def lifetimes_of(draw: st.DrawFn, windows: list[tuple]) -> list[tuple] | None:
+    """None (the windows are the lifetimes), or lifetimes that may outlast the windows:
+    c0's may start earlier and end later or never; c2 (no window this run) may have a
+    subscription billed by another run; c3 (no period row) may have one too."""
+    if draw(st.booleans()):
+        return None
+    c0 = next(w for w in windows if w[0] == "c0")
+    born = draw(st.sampled_from([c0[3], c0[3] - 48 * HOUR]))
+    died = draw(st.sampled_from([c0[4], c0[4] + 48 * HOUR, None]))
+    lives = [("c0", born, died), *((w[0], w[3], w[4]) for w in windows if w[0] == "c1")]
+    for customer in ("c2", "c3"):
+        if draw(st.booleans()):
+            start = PERIOD_START + draw(st.integers(0, 700)) * HOUR
+            end = draw(st.sampled_from([None, start + draw(st.integers(1, 200)) * HOUR]))
+            lives.append((customer, start, end))
+    return lives
+
+
 @given(data=st.data())
 def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
     windows = data.draw(windows_of(), label="windows")
-    bounds = sorted({PERIOD_START, PERIOD_END} | {w[3] for w in windows} | {w[4] for w in windows})
+    given_lives = data.draw(lifetimes_of(windows), label="lifetimes")
+    lives = given_lives if given_lives is not None else [(w[0], w[3], w[4]) for w in windows]
+    bounds = sorted(
+        {PERIOD_START, PERIOD_END}
+        | {w[3] for w in windows}
+        | {w[4] for w in windows}
+        | {t for life in lives for t in life[1:] if t is not None}
+    )
     near_bound = st.builds(
         lambda bound, delta: bound + delta,
         st.sampled_from(bounds),
@@ -93,12 +124,22 @@ def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
         },
         orient="row",
     )
-    assigned = assign_subscriptions(frame, period_frame, billable)
+    lifetimes = (
+        None
+        if given_lives is None
+        else pl.DataFrame(
+            given_lives,
+            schema={"customer_id": pl.String, "life_start": TIMESTAMP, "life_end": TIMESTAMP},
+            orient="row",
+        )
+    )
+    assigned = assign_subscriptions(frame, period_frame, billable, lifetimes)
 
     assert sorted(assigned["event_id"]) == sorted(frame["event_id"])  # each event exactly once
     actual = {
-        row["event_id"]: (row[BILLING_STATUS], row["subscription_id"], row["plan_code"])
+        row["event_id"]: (row[BILLING_STATUS], row["subscription_id"])
         for row in assigned.iter_rows(named=True)
     }
     for event_id, customer, ts in frame.iter_rows():
-        assert actual[event_id] == reference_status(customer, ts, periods, windows), event_id
+        expected = reference_status(customer, ts, periods, windows, lives)
+        assert actual[event_id] == expected, event_id

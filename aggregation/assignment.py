@@ -1,0 +1,243 @@
+"""Which subscription each event is billed to, if any, in one billing run.
+
+An event belongs to the subscription whose active window holds its instant.
+An event in no window is either left for another period's run (a subscription
+covers its instant, or it is outside the customer's billing period) or has no
+active subscription (quarantined). Windows of one customer never overlap, so an
+event matches at most one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numba as nb
+import numpy as np
+import polars as pl
+
+from aggregation.lookup import ABSENT, rows_of
+from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
+from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
+from schemas.tables import USAGE_DUE
+
+BILLING_STATUS = "billing_status"
+SUBSCRIPTION_ID = "subscription_id"
+ROW_KEY = "_row"
+LIFE_START, LIFE_END = "life_start", "life_end"
+
+
+class BillingStatus(StrEnum):
+    """What a valid, unique event is to one billing run."""
+
+    RATED = "rated"
+    OUT_OF_PERIOD = "out_of_period"
+    """Belongs to another billing period; left for that period's run."""
+    NO_ACTIVE_SUBSCRIPTION = "no_active_subscription"
+    """In the period, but the customer had no active subscription at that instant."""
+
+
+STATUS_TYPE = pl.Enum([status.value for status in BillingStatus])
+_RATED, _OUT_OF_PERIOD, _NO_ACTIVE = (
+    list(BillingStatus).index(status)
+    for status in (
+        BillingStatus.RATED,
+        BillingStatus.OUT_OF_PERIOD,
+        BillingStatus.NO_ACTIVE_SUBSCRIPTION,
+    )
+)
+
+
+def assign_subscriptions(
+    events: pl.DataFrame,
+    periods: pl.DataFrame,
+    billable: pl.DataFrame,
+    lifetimes: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``events`` with ``subscription_id`` (an Enum of the windows' subscriptions) and
+    ``billing_status`` added.
+
+    ``periods`` has one row per customer (``customer_id, period_start,
+    period_end``); ``billable`` the active windows of subscriptions, which never
+    overlap for one customer, so an event matches at most one. An event of a
+    customer missing from ``periods`` (removed from the customer file since it
+    was ingested) has no active subscription.
+
+    ``lifetimes`` (``customer_id, life_start, life_end``, end null if open)
+    tells an event in the period that no window of this run holds apart: if a
+    subscription covers its instant, its usage period closes in another run
+    (``out_of_period``); if none does, it has no active subscription. Without
+    it, the windows are taken as the lifetimes. Only rows of ``billable`` whose
+    usage is due (``usage_due``, when the column is there) are windows.
+
+    Almost every customer has one window per period: their events find their
+    customer's row by position in one row per customer, with no join, and a
+    Numba kernel classifies them. Only the events of customers with several
+    windows or subscriptions (a plan change) are matched window by window.
+    """
+    if USAGE_DUE in billable.columns:
+        billable = billable.filter(pl.col(USAGE_DUE))
+    windows = billable.select(CUSTOMER_ID, SUBSCRIPTION_ID, ACTIVE_START, ACTIVE_END)
+    if lifetimes is None:
+        lifetimes = windows.select(
+            CUSTOMER_ID, pl.col(ACTIVE_START).alias(LIFE_START), pl.col(ACTIVE_END).alias(LIFE_END)
+        )
+    lifetimes = lifetimes.select(CUSTOMER_ID, LIFE_START, LIFE_END)
+    bounds = periods.select(CUSTOMER_ID, PERIOD_START, PERIOD_END)
+    # Subscriptions as an Enum: aggregation groups their events by a small integer, and
+    # each meter's usage turns it back into text once per subscription (not per event).
+    keys = pl.Enum(windows[SUBSCRIPTION_ID].unique().sort())
+    windows = windows.with_columns(pl.col(SUBSCRIPTION_ID).cast(keys))
+    several = pl.concat(
+        [
+            frame.select(CUSTOMER_ID).filter(pl.col(CUSTOMER_ID).is_duplicated())
+            for frame in (windows, lifetimes)
+        ]
+    ).unique()
+    if several.height == 0:
+        return _assign_one_window(events, bounds, windows, lifetimes)
+    multiple = pl.col(CUSTOMER_ID).is_in(several[CUSTOMER_ID].implode())
+    single = windows.join(several, on=CUSTOMER_ID, how="anti")
+    single_lives = lifetimes.join(several, on=CUSTOMER_ID, how="anti")
+    return pl.concat(
+        [
+            _assign_one_window(events.filter(~multiple), bounds, single, single_lives),
+            _assign_several_windows(events.filter(multiple), bounds, windows, lifetimes),
+        ],
+        how="vertical",
+    )
+
+
+@nb.njit(cache=True, parallel=True)
+def _classify(
+    row: np.ndarray,
+    instant: np.ndarray,
+    period_start: np.ndarray,
+    period_end: np.ndarray,
+    has_window: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
+    has_life: np.ndarray,
+    life_start: np.ndarray,
+    life_open: np.ndarray,
+    life_end: np.ndarray,
+    subscription: np.ndarray,
+    status: np.ndarray,
+    rated_subscription: np.ndarray,
+) -> None:
+    """Each event's status, and its subscription if rated, from its customer's ``row``
+    (``ABSENT``: not in the run).
+
+    Rated in the window; else quarantined if in the customer's period and no
+    subscription's lifetime holds it; else left for another run.
+    """
+    for i in nb.prange(row.shape[0]):
+        r = row[i]
+        t = instant[i]
+        if r == ABSENT:
+            status[i] = _NO_ACTIVE
+        elif has_window[r] and window_start[r] <= t and t < window_end[r]:
+            status[i] = _RATED
+            rated_subscription[i] = subscription[r]
+        else:
+            alive = has_life[r] and life_start[r] <= t and (life_open[r] or t < life_end[r])
+            in_period = period_start[r] <= t < period_end[r]
+            status[i] = _NO_ACTIVE if in_period and not alive else _OUT_OF_PERIOD
+
+
+def _microseconds(column: pl.Series) -> np.ndarray:
+    return column.dt.epoch("us").fill_null(0).to_numpy()
+
+
+def _assign_one_window(
+    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
+) -> pl.DataFrame:
+    """At most one window and one lifetime per customer: each event reads its customer's
+    row by position."""
+    lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
+        lifetimes, on=CUSTOMER_ID, how="left"
+    )
+    row = rows_of(events[CUSTOMER_ID], lookup[CUSTOMER_ID])
+    # Subscriptions by their position in the Enum: the kernel copies small integers.
+    subscription = lookup[SUBSCRIPTION_ID].cat.physical().fill_null(0).to_numpy()
+    status = np.empty(events.height, np.uint8)
+    rated_subscription = np.zeros(events.height, subscription.dtype)
+    _classify(
+        row,
+        _microseconds(events[TIMESTAMP_COLUMN]),
+        _microseconds(lookup[PERIOD_START]),
+        _microseconds(lookup[PERIOD_END]),
+        lookup[ACTIVE_START].is_not_null().to_numpy(),
+        _microseconds(lookup[ACTIVE_START]),
+        _microseconds(lookup[ACTIVE_END]),
+        lookup[LIFE_START].is_not_null().to_numpy(),
+        _microseconds(lookup[LIFE_START]),
+        lookup[LIFE_END].is_null().to_numpy(),
+        _microseconds(lookup[LIFE_END]),
+        subscription,
+        status,
+        rated_subscription,
+    )
+    rated = pl.Series(status == _RATED)
+    subscription_id = pl.select(pl.when(rated).then(pl.Series(rated_subscription))).to_series()
+    return events.hstack(
+        [
+            subscription_id.cat.to(lookup.schema[SUBSCRIPTION_ID]).alias(SUBSCRIPTION_ID),
+            pl.Series(BILLING_STATUS, status).cat.to(STATUS_TYPE),
+        ]
+    )
+
+
+def _status(in_window: pl.Expr, in_period: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(in_window)
+        .then(pl.lit(BillingStatus.RATED.value, dtype=STATUS_TYPE))
+        .when(in_period)
+        .then(pl.lit(BillingStatus.NO_ACTIVE_SUBSCRIPTION.value, dtype=STATUS_TYPE))
+        .otherwise(pl.lit(BillingStatus.OUT_OF_PERIOD.value, dtype=STATUS_TYPE))
+        .alias(BILLING_STATUS)
+    )
+
+
+def _in(start: str, end: str) -> pl.Expr:
+    ts = pl.col(TIMESTAMP_COLUMN)
+    return (ts >= pl.col(start)) & (ts < pl.col(end))
+
+
+def _alive() -> pl.Expr:
+    """The event's instant is in its subscription's lifetime (``life_end`` null: open)."""
+    ts = pl.col(TIMESTAMP_COLUMN)
+    after_start = (ts >= pl.col(LIFE_START)).fill_null(value=False)
+    return after_start & (ts < pl.col(LIFE_END)).fill_null(value=True)
+
+
+def _assign_several_windows(
+    events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
+) -> pl.DataFrame:
+    """Customers with several windows: match each window, then classify the unmatched."""
+    events = events.with_row_index(ROW_KEY)
+    rated = (
+        events.join(windows, on=CUSTOMER_ID, how="inner")
+        .filter(_in(ACTIVE_START, ACTIVE_END))
+        .drop(ACTIVE_START, ACTIVE_END)
+        .with_columns(_status(pl.lit(value=True), pl.lit(value=True)))
+    )
+    unmatched = events.join(rated.select(ROW_KEY), on=ROW_KEY, how="anti")
+    alive = (
+        unmatched.select(ROW_KEY, CUSTOMER_ID, TIMESTAMP_COLUMN)
+        .join(lifetimes, on=CUSTOMER_ID)
+        .filter(_alive())
+        .select(ROW_KEY)
+        .unique()
+    )
+    in_period = _in(PERIOD_START, PERIOD_END).fill_null(value=True)
+    rest = (
+        unmatched.join(bounds, on=CUSTOMER_ID, how="left")
+        .with_columns(
+            pl.lit(None, dtype=windows.schema[SUBSCRIPTION_ID]).alias(SUBSCRIPTION_ID),
+            _status(
+                pl.lit(value=False), in_period & ~pl.col(ROW_KEY).is_in(alive[ROW_KEY].implode())
+            ),
+        )
+        .drop(PERIOD_START, PERIOD_END)
+    )
+    return pl.concat([rated, rest], how="vertical").sort(ROW_KEY).drop(ROW_KEY)
