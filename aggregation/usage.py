@@ -222,7 +222,8 @@ def aggregate_usage(
     windows: pl.DataFrame,
     earlier: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """Usage of every meter over events already assigned to subscriptions.
+    """Usage of every meter over events already assigned to subscriptions, in no
+    particular order.
 
     ``windows`` has one row per subscription, ``subscription_id, period_start,
     period_end, active_start, active_end`` (UTC, ``schemas.types.TIMESTAMP``;
@@ -288,7 +289,9 @@ def aggregate_usage(
         parts.extend(meter_usage(subset, meter, windows, earlier) for meter in alone)
     if not parts:
         return pl.LazyFrame(schema=USAGE_SCHEMA)
-    return pl.concat(parts, how="vertical").sort("subscription_id", "meter_code", "dimensions")
+    # No sort: rating joins these rows and sorts what it writes; sorting a million usage
+    # rows here cost 0.27 s.
+    return pl.concat(parts, how="vertical")
 
 
 ORDERED = frozenset({Aggregation.LATEST, Aggregation.GAUGE, Aggregation.DURATION})

@@ -488,6 +488,17 @@ def rate_period(
         # Polars appends the failing expression tree; the first line is what a user can act on.
         reason = str(error).splitlines()[0]
         raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
-    return rated.sort(
-        "subscription_id", "charge_position", "charge_code", "period_start", "dimensions"
-    )
+    # One line per key: the sort makes the order deterministic. Subscriptions sort by their
+    # place in an Enum of the sorted ids, which is cheaper than comparing text.
+    ids = pl.Enum(billable["subscription_id"].unique().sort())
+    rated = rated.rechunk()
+    order = rated.select(
+        pl.arg_sort_by(
+            pl.col("subscription_id").cast(ids),
+            "charge_position",
+            "charge_code",
+            "period_start",
+            "dimensions",
+        )
+    ).to_series()
+    return rated[order]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,9 +25,20 @@ def test_each_key_finds_its_row(table: list[str], keys: list[str | None]) -> Non
     assert rows.tolist() == expected
 
 
-def test_a_hash_match_to_another_key_is_not_trusted() -> None:
-    table = pl.Series(["cust_1", "cust_2"])
-    keys = pl.Series(["cust_2", "cust_9"])
+@pytest.mark.parametrize("prefix", ["c", "customer-0000000000000000"])  # inline, or not
+def test_a_hash_match_to_another_key_is_not_trusted(prefix: str) -> None:
+    table = pl.Series([f"{prefix}_1", f"{prefix}_2", f"{prefix}_10"])
+    # Keys in two chunks, as read from two files.
+    keys = pl.concat([pl.Series([f"{prefix}_2"]), pl.Series([f"{prefix}_9"])], rechunk=False)
+    assert keys.n_chunks() == 2
     assert _confirmed(keys, table, np.array([1, ABSENT], np.int32))
-    assert not _confirmed(keys, table, np.array([0, ABSENT], np.int32))  # a collision
+    assert not _confirmed(keys, table, np.array([0, ABSENT], np.int32))  # same length
+    assert not _confirmed(keys, table, np.array([2, ABSENT], np.int32))  # another length
     assert not _confirmed(keys, table, np.array([ABSENT, ABSENT], np.int32))  # a miss
+    assert not _confirmed(keys, table, np.array([1, 0], np.int32))  # in the second chunk
+
+
+def test_keys_in_many_chunks_and_empty_keys() -> None:
+    table = pl.Series(["", "a" * 40, "b"])
+    keys = pl.concat([pl.Series(["b", ""]), pl.Series(["a" * 40, "z" * 40])], rechunk=False)
+    assert rows_of(keys, table).tolist() == [2, 0, 1, ABSENT]
