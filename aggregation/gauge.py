@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba as nb
+import numpy as np
 import polars as pl
 
 from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START
@@ -31,26 +33,65 @@ from schemas.types import DECIMAL_PRECISION, QUANTITY
 WHOLE = pl.Decimal(DECIMAL_PRECISION, 0)
 
 
-def value_time(value: pl.Expr, partition: Sequence[str]) -> pl.Expr:
-    """Per event: its value times the microseconds it holds the gauge inside the window.
+@nb.njit(cache=True)
+def _held(
+    new_group: np.ndarray,
+    instant: np.ndarray,
+    has_value: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
+) -> np.ndarray:
+    """Microseconds each setting holds its group's gauge inside the window, over events
+    sorted by group, then (timestamp, event_id): from the setting (or the window start)
+    to the group's next setting (or the window end); 0 for an event that sets nothing."""
+    held = np.zeros(instant.shape[0], np.int64)
+    next_setting = np.int64(0)
+    has_next = False
+    for i in range(instant.shape[0] - 1, -1, -1):
+        if i == instant.shape[0] - 1 or new_group[i + 1]:
+            has_next = False
+        if not has_value[i]:
+            continue
+        end = window_end[i]
+        if has_next and next_setting < end:
+            end = next_setting
+        held[i] = max(end - max(instant[i], window_start[i]), 0)
+        next_setting = instant[i]
+        has_next = True
+    return held
 
-    Null for an event that sets nothing; needs the columns of
-    :func:`aggregation.windows.with_windows`.
+
+def _microseconds(column: pl.Series) -> np.ndarray:
+    return column.dt.epoch("us").to_numpy()
+
+
+def with_value_times(
+    events: pl.DataFrame, value: pl.Expr, partition: Sequence[str], name: str
+) -> pl.DataFrame:
+    """``events`` sorted by ``partition`` then (timestamp, event_id), with column ``name``:
+    each event's value times the microseconds it holds the gauge inside the window.
+
+    Null for an event that sets nothing; ``events`` needs the columns of
+    :func:`aggregation.windows.with_windows`. One sort and one pass in Numba: an ordered
+    window expression (``over`` with ``order_by``) cost three times as much.
     """
-    ts = pl.col(TIMESTAMP_COLUMN)
-    next_setting = (
-        pl.when(value.is_not_null())
-        .then(ts)
-        .shift(-1)
-        .backward_fill()
-        .over(partition, order_by=[ts, pl.col(EVENT_ID)])
+    ordered = events.sort(*partition, TIMESTAMP_COLUMN, EVENT_ID)
+    values = ordered.select(value).to_series()
+    new_group = ordered.select(
+        pl.any_horizontal(pl.col(key).ne_missing(pl.col(key).shift(1)) for key in partition)
+        .fill_null(value=True)
+        .alias("_new_group")
+    ).to_series()
+    held = _held(
+        new_group.to_numpy(),
+        _microseconds(ordered[TIMESTAMP_COLUMN]),
+        values.is_not_null().to_numpy(),
+        _microseconds(ordered[WINDOW_START]),
+        _microseconds(ordered[WINDOW_END]),
     )
-    start = pl.max_horizontal(ts, WINDOW_START)
-    end = pl.min_horizontal(next_setting.fill_null(pl.col(WINDOW_END)), WINDOW_END)
-    held = (end - start).dt.total_microseconds().clip(lower_bound=0)
     # A whole number of microseconds has scale 0, so the product keeps the value's 6 places
     # exactly (Polars multiplies to the larger scale).
-    return value * held.cast(WHOLE)
+    return ordered.with_columns((values * pl.Series(held).cast(WHOLE)).alias(name))
 
 
 def quantity(value_times: pl.Expr) -> pl.Expr:

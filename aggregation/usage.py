@@ -57,10 +57,16 @@ PER_EVENT = "_per_event"
 """Working column of ``gauge`` and ``duration``: each event's share, summed per group."""
 
 
-def _per_event(meter: Meter, partition: list[str]) -> pl.Expr:
-    """What a time-based aggregation computes per event (it needs the event's neighbours)."""
+def _with_per_event(events: pl.LazyFrame, meter: Meter, partition: list[str]) -> pl.LazyFrame:
+    """What a time-based aggregation computes per event (it needs the event's neighbours),
+    as column ``PER_EVENT``."""
     if meter.aggregation is Aggregation.GAUGE:
-        return gauge.value_time(pl.col(meter.property_name).cast(QUANTITY), partition)
+        value = pl.col(meter.property_name or "").cast(QUANTITY)
+        return gauge.with_value_times(events.collect(), value, partition, PER_EVENT).lazy()
+    return events.with_columns(_per_event(meter, partition).alias(PER_EVENT))
+
+
+def _per_event(meter: Meter, partition: list[str]) -> pl.Expr:
     if meter.aggregation is Aggregation.DURATION and meter.duration is not None:
         key = pl.col(meter.property_name).cast(pl.String)
         return duration.session_units(meter.duration, key, partition)
@@ -168,10 +174,11 @@ def meter_usage(
     kept = meter_events(events, meter)
     count = pl.len()
     if meter.aggregation.needs_window:
-        kept = kept.with_columns(pl.col(SUBSCRIPTION_ID).cast(pl.String))
         if earlier is not None:
-            columns = kept.collect_schema().names()
-            opening = opening_events(earlier, meter).select(columns)
+            schema = kept.collect_schema()
+            opening = _of_subscriptions(
+                opening_events(earlier, meter).select(schema.names()), schema[SUBSCRIPTION_ID]
+            )
             kept = pl.concat(
                 [
                     kept.with_columns(pl.lit(value=False).alias(CARRIED)),
@@ -180,14 +187,28 @@ def meter_usage(
                 how="vertical_relaxed",
             )
             count = (~pl.col(CARRIED)).sum()
-        per_event = _per_event(meter, keys).alias(PER_EVENT)
-        kept = with_windows(kept, windows).with_columns(per_event)
+        kept = _with_per_event(with_windows(kept, windows), meter, keys)
     return _as_usage(
         kept.group_by(keys).agg(
             _quantity(meter).alias("quantity"), count.cast(pl.Int64).alias("event_count")
         ),
         meter,
     )
+
+
+def _of_subscriptions(opening: pl.LazyFrame, subscription: pl.DataType) -> pl.LazyFrame:
+    """Opening events with their subscription typed as the window's events have it (text,
+    or the Enum of the run's subscriptions, whose order time-based meters sort by)."""
+    if not isinstance(subscription, pl.Enum):
+        return opening.with_columns(pl.col(SUBSCRIPTION_ID).cast(subscription))
+    known = pl.col(SUBSCRIPTION_ID).is_in(subscription.categories.implode())
+    unknown = opening.filter(~known).select(SUBSCRIPTION_ID).head(1).collect()
+    if unknown.height:
+        raise ValueError(
+            f"windows: no row for subscription {unknown.item()}, which has earlier events; "
+            "pass the window of every subscription the events were assigned to"
+        )
+    return opening.with_columns(pl.col(SUBSCRIPTION_ID).cast(subscription))
 
 
 def _as_usage(quantities: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:

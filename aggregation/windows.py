@@ -97,6 +97,12 @@ def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
             .alias(PERIOD_MICROSECONDS),
         )
     )
+    subscription = events.collect_schema()[SUBSCRIPTION_ID]
+    if isinstance(subscription, pl.Enum):
+        # Events keyed by the Enum of the run's subscriptions: join on it, not on text.
+        bounds = bounds.filter(
+            pl.col(SUBSCRIPTION_ID).is_in(subscription.categories.implode())
+        ).with_columns(pl.col(SUBSCRIPTION_ID).cast(subscription))
     return events.join(bounds, on=SUBSCRIPTION_ID, how="left").with_columns(
         pl.struct(SUBSCRIPTION_ID, WINDOW_END)
         .map_batches(_require_window, return_dtype=TIMESTAMP, is_elementwise=True)
