@@ -187,6 +187,19 @@ def _assign_one_window(
     )
 
 
+def status_counts(assigned: pl.DataFrame) -> dict[str, int]:
+    """Events per billing status (every status; 0 where none), counted from the Enum's codes.
+
+    >>> frame = pl.DataFrame({BILLING_STATUS: ["rated", "rated", "out_of_period"]},
+    ...     schema={BILLING_STATUS: STATUS_TYPE})
+    >>> status_counts(frame)
+    {'rated': 2, 'out_of_period': 1, 'no_active_subscription': 0}
+    """
+    codes = assigned[BILLING_STATUS].cat.physical().to_numpy()
+    counts = np.bincount(codes, minlength=len(BillingStatus))
+    return {status.value: int(count) for status, count in zip(BillingStatus, counts, strict=True)}
+
+
 def _status(in_window: pl.Expr, in_period: pl.Expr) -> pl.Expr:
     return (
         pl.when(in_window)

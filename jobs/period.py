@@ -24,7 +24,12 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from aggregation.assignment import BILLING_STATUS, BillingStatus, assign_subscriptions
+from aggregation.assignment import (
+    BILLING_STATUS,
+    BillingStatus,
+    assign_subscriptions,
+    status_counts,
+)
 from aggregation.periods import (
     ACTIVE_END,
     ACTIVE_START,
@@ -207,14 +212,14 @@ def _measure_shard(
         # An event of a customer holding several subscriptions at once (an add-on) is
         # matched to each of them; it is still one event read and rated.
         each_once = assigned if assigned.height == read.height else assigned.unique(EVENT_ID)
-        status_counts = dict(each_once[BILLING_STATUS].value_counts().iter_rows())
+        counts = status_counts(each_once)
         rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         earlier = None if earlier is None else shard.keep(earlier)
         usage = aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect()
         transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
         transactions = meter_transactions(rated, transaction_meters).collect()
         quarantine = _no_subscription_quarantine(assigned)
-    return ShardUsage(read.height, status_counts, usage, transactions, quarantine)
+    return ShardUsage(read.height, counts, usage, transactions, quarantine)
 
 
 @dataclass(frozen=True)
