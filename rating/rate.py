@@ -334,6 +334,20 @@ def fees_in_full(
     return pl.concat(parts).collect().cast(FEE_PERIOD_SCHEMA)
 
 
+def _collected(frames: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """``frames`` computed (all at once), as lazy frames over the results; an amount
+    beyond the exact decimal range is a ``RatingError``."""
+    try:
+        done = pl.collect_all(frames.values())
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
+        if not any(sign in str(error) for sign in ("overflow", "fit", "conversion from")):
+            raise
+        # Polars appends the failing expression tree; the first line is what a user can act on.
+        reason = str(error).splitlines()[0]
+        raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
+    return {name: frame.lazy() for name, frame in zip(frames, done, strict=True)}
+
+
 def rate_plan(
     billable: pl.DataFrame,
     usage: pl.LazyFrame,
@@ -362,6 +376,9 @@ def rate_plan(
         rated[charge.code] = rate_charge(
             subscriptions, usage, transactions, fees, plan, positions[charge.code], charge
         )
+    # Formulas, minimums, discounts and the commitment read the charges' lines: computed
+    # once here (in parallel), rather than again inside every plan that reads them.
+    rated = _collected(rated)
     for charge in plan.formula_order():
         rated[charge.code] = rate_formula(
             subscriptions, usage, rated, plan, positions[charge.code], charge
@@ -480,14 +497,8 @@ def rate_period(
         )
     if not parts:
         return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in RATED_COLUMNS})
-    try:
-        rated = pl.concat(parts, how="vertical").collect()
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
-        if not any(sign in str(error) for sign in ("overflow", "fit", "conversion from")):
-            raise
-        # Polars appends the failing expression tree; the first line is what a user can act on.
-        reason = str(error).splitlines()[0]
-        raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
+    (rated,) = _collected({"": pl.concat(parts, how="vertical")}).values()
+    rated = rated.collect()
     # One line per key: the sort makes the order deterministic. Subscriptions sort by their
     # place in an Enum of the sorted ids, which is cheaper than comparing text.
     ids = pl.Enum(billable["subscription_id"].unique().sort())
