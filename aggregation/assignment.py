@@ -17,6 +17,7 @@ import polars as pl
 
 from aggregation.lookup import ABSENT, rows_of
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
+from aggregation.windows import microseconds
 from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
 from schemas.tables import USAGE_DUE
 
@@ -70,9 +71,10 @@ def assign_subscriptions(
     usage is due (``usage_due``, when the column is there) are windows.
 
     Almost every customer has one window per period: their events find their
-    customer's row by position in one row per customer, with no join, and a
-    Numba kernel classifies them. Only the events of customers with several
-    windows or subscriptions (a plan change) are matched window by window.
+    customer's row in one row per customer (:func:`aggregation.lookup.rows_of`),
+    and a Numba kernel classifies them. Only the events of customers with
+    several windows or subscriptions (a plan change) are matched window by
+    window.
     """
     if USAGE_DUE in billable.columns:
         billable = billable.filter(pl.col(USAGE_DUE))
@@ -144,10 +146,6 @@ def _classify(
             status[i] = _NO_ACTIVE if in_period and not alive else _OUT_OF_PERIOD
 
 
-def _microseconds(column: pl.Series) -> np.ndarray:
-    return column.dt.epoch("us").fill_null(0).to_numpy()
-
-
 def _assign_one_window(
     events: pl.DataFrame, bounds: pl.DataFrame, windows: pl.DataFrame, lifetimes: pl.DataFrame
 ) -> pl.DataFrame:
@@ -163,16 +161,16 @@ def _assign_one_window(
     rated_subscription = np.zeros(events.height, subscription.dtype)
     _classify(
         row,
-        _microseconds(events[TIMESTAMP_COLUMN]),
-        _microseconds(lookup[PERIOD_START]),
-        _microseconds(lookup[PERIOD_END]),
+        microseconds(events[TIMESTAMP_COLUMN]),
+        microseconds(lookup[PERIOD_START]),
+        microseconds(lookup[PERIOD_END]),
         lookup[ACTIVE_START].is_not_null().to_numpy(),
-        _microseconds(lookup[ACTIVE_START]),
-        _microseconds(lookup[ACTIVE_END]),
+        microseconds(lookup[ACTIVE_START]),
+        microseconds(lookup[ACTIVE_END]),
         lookup[LIFE_START].is_not_null().to_numpy(),
-        _microseconds(lookup[LIFE_START]),
+        microseconds(lookup[LIFE_START]),
         lookup[LIFE_END].is_null().to_numpy(),
-        _microseconds(lookup[LIFE_END]),
+        microseconds(lookup[LIFE_END]),
         subscription,
         status,
         rated_subscription,

@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START
+from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START, microseconds
 from schemas.events import EVENT_ID, TIMESTAMP_COLUMN
 from schemas.types import DECIMAL_PRECISION, QUANTITY
 
@@ -61,10 +61,6 @@ def _held(
     return held
 
 
-def _microseconds(column: pl.Series) -> np.ndarray:
-    return column.dt.epoch("us").to_numpy()
-
-
 def with_value_times(
     events: pl.DataFrame, value: pl.Expr, partition: Sequence[str], name: str
 ) -> pl.DataFrame:
@@ -84,10 +80,10 @@ def with_value_times(
     ).to_series()
     held = _held(
         new_group.to_numpy(),
-        _microseconds(ordered[TIMESTAMP_COLUMN]),
+        microseconds(ordered[TIMESTAMP_COLUMN]),
         values.is_not_null().to_numpy(),
-        _microseconds(ordered[WINDOW_START]),
-        _microseconds(ordered[WINDOW_END]),
+        microseconds(ordered[WINDOW_START]),
+        microseconds(ordered[WINDOW_END]),
     )
     # A whole number of microseconds has scale 0, so the product keeps the value's 6 places
     # exactly (Polars multiplies to the larger scale).
