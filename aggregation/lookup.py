@@ -121,12 +121,16 @@ def _views_match(
     return True
 
 
-def _string_views(chunk: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+StringViews = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _string_views(chunk: pl.Series) -> StringViews | None:
     """A single-chunk string Series as Arrow's views (two 64-bit words each), its data
     buffers end to end, and where each buffer starts in them (read in place unless there
-    are several buffers)."""
+    are several buffers); None if Polars hands over another layout."""
     array = chunk.to_arrow(compat_level=pl.CompatLevel.newest())
-    assert isinstance(array, pa.StringViewArray)
+    if not isinstance(array, pa.StringViewArray) or array.buffers()[1] is None:
+        return None
     buffers = [np.frombuffer(buffer, dtype=np.uint8) for buffer in array.buffers()[2:]]
     views = np.frombuffer(array.buffers()[1], dtype=np.uint64).reshape(-1, 2)
     starts = np.zeros(max(1, len(buffers)), np.int64)
@@ -140,8 +144,11 @@ def _confirmed(keys: pl.Series, table: pl.Series, rows: np.ndarray) -> bool:
     table_views = _string_views(table.rechunk())
     start = 0
     for chunk in keys.get_chunks():
+        views = _string_views(chunk)
         chunk_rows = rows[start : start + chunk.len()]
-        if not _views_match(*_string_views(chunk), chunk_rows, *table_views):
+        if views is None or table_views is None:
+            return False
+        if not _views_match(*views, chunk_rows, *table_views):
             return False
         start += chunk.len()
     unmatched = keys.filter(pl.Series(rows == ABSENT))

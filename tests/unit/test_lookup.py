@@ -31,11 +31,20 @@ def test_a_hash_match_to_another_key_is_not_trusted(prefix: str) -> None:
     # Keys in two chunks, as read from two files.
     keys = pl.concat([pl.Series([f"{prefix}_2"]), pl.Series([f"{prefix}_9"])], rechunk=False)
     assert keys.n_chunks() == 2
-    assert _confirmed(keys, table, np.array([1, ABSENT], np.int32))
+    assert _confirmed(keys, table, np.array([1, ABSENT], np.int32))  # confirmed in place
     assert not _confirmed(keys, table, np.array([0, ABSENT], np.int32))  # same length
     assert not _confirmed(keys, table, np.array([2, ABSENT], np.int32))  # another length
     assert not _confirmed(keys, table, np.array([ABSENT, ABSENT], np.int32))  # a miss
     assert not _confirmed(keys, table, np.array([1, 0], np.int32))  # in the second chunk
+
+
+def test_keys_sliced_out_of_a_longer_series() -> None:
+    table = pl.Series(["a", "b" * 20, "c"])
+    keys = pl.Series(["x", "c", "b" * 20, "a", "y"]).slice(1, 3)  # views at an offset
+    assert rows_of(keys, table).tolist() == [2, 1, 0]
+    # Confirmed in place, not by the join that answers when confirmation fails.
+    assert _confirmed(keys, table, np.array([2, 1, 0], np.int32))
+    assert rows_of(keys.slice(3, 0), table).tolist() == []
 
 
 def test_keys_in_many_chunks_and_empty_keys() -> None:
