@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.lookup import ABSENT, rows_of
+from aggregation.lookup import ABSENT, kernel_input, rows_of
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from aggregation.windows import microseconds
 from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
@@ -156,27 +156,31 @@ def _assign_one_window(
     )
     row = rows_of(events[CUSTOMER_ID], lookup[CUSTOMER_ID])
     # Subscriptions by their position in the Enum: the kernel copies small integers.
-    subscription = lookup[SUBSCRIPTION_ID].cat.physical().fill_null(0).to_numpy()
+    codes = lookup[SUBSCRIPTION_ID].cat.physical()
+    # As UInt32 whatever the Enum's width (8, 16 or 32 bits): one kernel for every run.
+    subscription = kernel_input(codes.fill_null(0).cast(pl.UInt32))
     status = np.empty(events.height, np.uint8)
-    rated_subscription = np.zeros(events.height, subscription.dtype)
+    rated_subscription = np.zeros(events.height, np.uint32)
     _classify(
         row,
         microseconds(events[TIMESTAMP_COLUMN]),
         microseconds(lookup[PERIOD_START]),
         microseconds(lookup[PERIOD_END]),
-        lookup[ACTIVE_START].is_not_null().to_numpy(),
+        kernel_input(lookup[ACTIVE_START].is_not_null()),
         microseconds(lookup[ACTIVE_START]),
         microseconds(lookup[ACTIVE_END]),
-        lookup[LIFE_START].is_not_null().to_numpy(),
+        kernel_input(lookup[LIFE_START].is_not_null()),
         microseconds(lookup[LIFE_START]),
-        lookup[LIFE_END].is_null().to_numpy(),
+        kernel_input(lookup[LIFE_END].is_null()),
         microseconds(lookup[LIFE_END]),
         subscription,
         status,
         rated_subscription,
     )
     rated = pl.Series(status == _RATED)
-    subscription_id = pl.select(pl.when(rated).then(pl.Series(rated_subscription))).to_series()
+    subscription_id = pl.select(
+        pl.when(rated).then(pl.Series(rated_subscription).cast(codes.dtype))
+    ).to_series()
     return events.hstack(
         [
             subscription_id.cat.to(lookup.schema[SUBSCRIPTION_ID]).alias(SUBSCRIPTION_ID),

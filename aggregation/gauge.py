@@ -26,6 +26,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
+from aggregation.lookup import kernel_input
 from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START, microseconds
 from schemas.events import EVENT_ID, TIMESTAMP_COLUMN
 from schemas.types import DECIMAL_PRECISION, QUANTITY
@@ -79,9 +80,9 @@ def with_value_times(
         .alias("_new_group")
     ).to_series()
     held = _held(
-        new_group.to_numpy(),
+        kernel_input(new_group),
         microseconds(ordered[TIMESTAMP_COLUMN]),
-        values.is_not_null().to_numpy(),
+        kernel_input(values.is_not_null()),
         microseconds(ordered[WINDOW_START]),
         microseconds(ordered[WINDOW_END]),
     )

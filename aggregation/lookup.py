@@ -20,6 +20,20 @@ import pyarrow as pa
 ABSENT = -1
 """The row of a key the table does not hold."""
 
+
+def kernel_input(values: pl.Series | np.ndarray) -> np.ndarray:
+    """``values`` as a read-only NumPy array, for a Numba kernel.
+
+    Numba compiles a kernel once per argument type, and a read-only array is another
+    type; whether Polars hands over a copy (writable) or a view (read-only) depends on
+    how a column is chunked. One type per argument means one compilation, cached,
+    rather than another compilation the first time a run's data is chunked otherwise.
+    """
+    array = values.to_numpy() if isinstance(values, pl.Series) else values
+    array.setflags(write=False)
+    return array
+
+
 HASH_SEED = 20261129
 _LOAD = 2
 """Table slots per key, at least: open addressing stays short at half load."""
@@ -73,7 +87,7 @@ def _by_join(keys: pl.Series, table: pl.Series) -> np.ndarray:
         )
         .get_column("row")
     )
-    return rows.fill_null(ABSENT).cast(pl.Int32).to_numpy()
+    return kernel_input(rows.fill_null(ABSENT).cast(pl.Int32))
 
 
 INLINE = 12
@@ -136,7 +150,8 @@ def _string_views(chunk: pl.Series) -> StringViews | None:
     starts = np.zeros(max(1, len(buffers)), np.int64)
     starts[1:] = np.cumsum([buffer.size for buffer in buffers[:-1]])
     data = buffers[0] if len(buffers) == 1 else np.concatenate([np.zeros(0, np.uint8), *buffers])
-    return views[array.offset : array.offset + len(array)], data, starts
+    views = views[array.offset : array.offset + len(array)]
+    return kernel_input(views), kernel_input(data), kernel_input(starts)
 
 
 def _confirmed(keys: pl.Series, table: pl.Series, rows: np.ndarray) -> bool:
@@ -162,12 +177,13 @@ def rows_of(keys: pl.Series, table: pl.Series) -> np.ndarray:
     [1, -1, 0, 1]
     """
     if table.len() == 0:
-        return np.full(keys.len(), ABSENT, np.int32)
+        return kernel_input(np.full(keys.len(), ABSENT, np.int32))
     if keys.null_count() or table.null_count():
         return _by_join(keys, table)
     bits = max(4, int(table.len() * _LOAD - 1).bit_length())
-    slot_hash, slot_row, distinct = _build(table.hash(seed=HASH_SEED).to_numpy(), bits)
+    slot_hash, slot_row, distinct = _build(kernel_input(table.hash(seed=HASH_SEED)), bits)
     if not distinct:
         return _by_join(keys, table)
-    rows = _probe(keys.hash(seed=HASH_SEED).to_numpy(), slot_hash, slot_row, bits)
+    slot_hash, slot_row = kernel_input(slot_hash), kernel_input(slot_row)
+    rows = kernel_input(_probe(kernel_input(keys.hash(seed=HASH_SEED)), slot_hash, slot_row, bits))
     return rows if _confirmed(keys, table, rows) else _by_join(keys, table)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from aggregation.lookup import kernel_input
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from schemas.types import TIMESTAMP
 
@@ -70,7 +71,7 @@ def check_windows(windows: pl.DataFrame) -> pl.DataFrame:
 def microseconds(instants: pl.Series) -> np.ndarray:
     """UTC instants as whole microseconds since the epoch, for a Numba kernel (a null as 0:
     the caller passes which values are there)."""
-    return instants.dt.epoch("us").fill_null(0).to_numpy()
+    return kernel_input(instants.dt.epoch("us").fill_null(0))
 
 
 def _require_window(bounds: pl.Series) -> pl.Series:
