@@ -123,6 +123,9 @@ class Row:
     stage: str
     seconds: float
     memory: Memory | None = None
+    cpu: float | None = None
+    """CPU seconds of the process (every thread) over the stage: work, where ``seconds``
+    is work divided by the parallelism reached."""
 
 
 # --------------------------------------------------------------------------- runs
@@ -164,39 +167,56 @@ def _overall(memories: list[Memory | None]) -> Memory | None:
     return Memory(known[0].start, max(peaks) if peaks else None, known[-1].process_peak)
 
 
-def staged(job: Callable[[Callable[[str], None]], Any], rss: Rss) -> tuple[Any, float, dict]:
-    """Run ``job(on_stage)``; per stage name, the highest peak RSS over its windows."""
+def staged(
+    job: Callable[[Callable[[str], None]], Any], rss: Rss
+) -> tuple[Any, float, dict, dict[str, float]]:
+    """Run ``job(on_stage)``; per stage name, the highest peak RSS over its windows, and
+    the CPU seconds of the process over them."""
     windows: list[tuple[str, Memory]] = []
+    cpu: dict[str, float] = {}
     current: list[str] = []
+    cpu_mark = [0.0]
 
-    def on_stage(name: str) -> None:
+    def close_window() -> None:
         if current:
             windows.append((current[0], rss.stop()))
+            cpu[current[0]] = cpu.get(current[0], 0.0) + time.process_time() - cpu_mark[0]
+
+    def on_stage(name: str) -> None:
+        close_window()
         current[:] = [name]
+        cpu_mark[0] = time.process_time()
         rss.start()
 
     gc.collect()
     rss.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = job(on_stage)
     wall = time.perf_counter() - started
-    if current:
-        windows.append((current[0], rss.stop()))
+    close_window()
+    cpu["total"] = time.process_time() - cpu_started
     memory: dict[str, Memory] = {}
     for name, window in windows:
         memory[name] = _overall([memory.get(name), window])
-    return result, wall, memory
+    return result, wall, memory, cpu
 
 
 def stage_rows(
-    title: str, stages: tuple[str, ...], seconds: dict[str, float], wall: float, memory: dict
+    title: str,
+    stages: tuple[str, ...],
+    seconds: dict[str, float],
+    wall: float,
+    memory: dict,
+    cpu: dict[str, float],
 ) -> list[Row | None]:
     rows: list[Row | None] = [
-        Row(name, seconds[name], memory.get(name)) for name in stages if name in seconds
+        Row(name, seconds[name], memory.get(name), cpu.get(name))
+        for name in stages
+        if name in seconds
     ]
     rows.append(Row("untimed", wall - sum(seconds.values())))
     rows.append(None)
-    rows.append(Row(title, wall, _overall(list(memory.values()))))
+    rows.append(Row(title, wall, _overall(list(memory.values())), cpu["total"]))
     return rows
 
 
@@ -204,29 +224,31 @@ def ingest(inputs: IngestInputs, root: Path, rss: Rss) -> tuple[IngestResult, li
     def job(on_stage: Callable[[str], None]) -> IngestResult:
         return run_ingest(inputs, root / "store", root / "bench.duckdb", on_stage=on_stage)
 
-    result, wall, memory = staged(job, rss)
+    result, wall, memory, cpu = staged(job, rss)
     assert result.batch_id is not None and not result.rejected, "ingestion did not land"
-    return result, stage_rows("ingest wall", INGEST_STAGES, result.seconds, wall, memory)
+    return result, stage_rows("ingest wall", INGEST_STAGES, result.seconds, wall, memory, cpu)
 
 
 def bill(inputs: RunInputs, root: Path, rss: Rss) -> tuple[RunResult, list[Row | None]]:
     def job(on_stage: Callable[[str], None]) -> RunResult:
         return run_billing(inputs, root / "bench.duckdb", on_stage=on_stage)
 
-    result, wall, memory = staged(job, rss)
+    result, wall, memory, cpu = staged(job, rss)
     assert not result.already_done, "the bench database is not fresh"
-    return result, stage_rows("run_billing wall", BILLING_STAGES, result.seconds, wall, memory)
+    rows = stage_rows("run_billing wall", BILLING_STAGES, result.seconds, wall, memory, cpu)
+    return result, rows
 
 
 def bare_baseline(
     files: list[str], rss: Rss, repeats: int = BASELINE_REPEATS
 ) -> tuple[Row, list[float]]:
-    """The streaming scan + group_by, ``repeats`` times; its row carries the median time."""
+    """The streaming scan + group_by, ``repeats`` times; its row carries the median time
+    and the median CPU seconds."""
     gc.collect()
     rss.start()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         (
             pl.scan_parquet(files)
             .group_by("customer_id", "event_type")
@@ -234,8 +256,12 @@ def bare_baseline(
             .collect(engine="streaming")
         )
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
     print(f"  bare runs: {', '.join(f'{t:.2f}' for t in times)} s", file=sys.stderr)
-    return Row(f"bare (median of {repeats})", statistics.median(times), rss.stop()), times
+    row = Row(
+        f"bare (median of {repeats})", statistics.median(times), rss.stop(), statistics.median(cpu)
+    )
+    return row, times
 
 
 # --------------------------------------------------------------------------- report
@@ -263,7 +289,7 @@ def _kib(value: int | None) -> str:
 
 def print_table(title: str, rows: list[Row | None], events: int, bare: float) -> None:
     header = (
-        f"{'stage':<26} {'seconds':>8} {'events/s':>12} {'x bare':>7} "
+        f"{'stage':<26} {'seconds':>8} {'events/s':>12} {'x bare':>7} {'CPU s':>6} "
         f"{'RSS start KiB':>14} {'stage peak KiB':>15} {'process peak KiB':>17}"
     )
     print(f"\n{title}")
@@ -275,8 +301,9 @@ def print_table(title: str, rows: list[Row | None], events: int, bare: float) ->
             continue
         rate = f"{events / row.seconds:,.0f}" if row.seconds > 0 else "inf"
         memory = row.memory or Memory(None, None, 0)
+        cpu = "" if row.cpu is None else f"{row.cpu:.2f}"
         print(
-            f"{row.stage:<26} {row.seconds:8.2f} {rate:>12} {row.seconds / bare:6.2f}x "
+            f"{row.stage:<26} {row.seconds:8.2f} {rate:>12} {row.seconds / bare:6.2f}x {cpu:>6} "
             f"{_kib(memory.start):>14} {_kib(memory.stage_peak):>15} "
             f"{_kib(memory.process_peak or None):>17}"
         )
@@ -444,9 +471,10 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
             + (f"{peak:,} KiB" if peak is not None else "not measured")
         )
         rating = sum(billed.seconds.get(stage, 0.0) for stage in RATE_STAGES)
+        rating_cpu = sum(row.cpu or 0.0 for row in bill_rows if row and row.stage in RATE_STAGES)
         print_table(
             "the rate stage (aggregate + rate of the billing run above, every model active):",
-            [Row("rate stage", rating)],
+            [Row("rate stage", rating, cpu=rating_cpu)],
             events,
             bare.seconds,
         )
