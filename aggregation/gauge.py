@@ -92,7 +92,7 @@ def with_value_times(
 
 
 def quantity(value_times: pl.Expr) -> pl.Expr:
-    """The group's gauge (an aggregation over its events' :func:`value_time`).
+    """The group's gauge (an aggregation over the value times of :func:`with_value_times`).
 
     Polars divides two ``DECIMAL(38,6)`` to 6 places, rounding half to even.
     """
