@@ -15,9 +15,9 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.lookup import ABSENT, kernel_input, rows_of
+from aggregation.kernels import kernel_input, microseconds
+from aggregation.lookup import ABSENT, rows_of
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
-from aggregation.windows import microseconds
 from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
 from schemas.tables import USAGE_DUE
 

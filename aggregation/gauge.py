@@ -26,8 +26,8 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.lookup import kernel_input
-from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START, microseconds
+from aggregation.kernels import kernel_input, microseconds
+from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START
 from schemas.events import EVENT_ID, TIMESTAMP_COLUMN
 from schemas.types import DECIMAL_PRECISION, QUANTITY
 

@@ -17,21 +17,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from aggregation.kernels import kernel_input
+
 ABSENT = -1
 """The row of a key the table does not hold."""
-
-
-def kernel_input(values: pl.Series | np.ndarray) -> np.ndarray:
-    """``values`` as a read-only NumPy array, for a Numba kernel.
-
-    Numba compiles a kernel once per argument type, and a read-only array is another
-    type; whether Polars hands over a copy (writable) or a view (read-only) depends on
-    how a column is chunked. One type per argument means one compilation, cached,
-    rather than another compilation the first time a run's data is chunked otherwise.
-    """
-    array = values.to_numpy() if isinstance(values, pl.Series) else values
-    array.setflags(write=False)
-    return array
 
 
 HASH_SEED = 20261129
@@ -157,13 +146,13 @@ def _string_views(chunk: pl.Series) -> StringViews | None:
 def _confirmed(keys: pl.Series, table: pl.Series, rows: np.ndarray) -> bool:
     """Every matched key equals its row's key, and no unmatched key is in the table."""
     table_views = _string_views(table.rechunk())
+    if table_views is None:
+        return False
     start = 0
     for chunk in keys.get_chunks():
         views = _string_views(chunk)
         chunk_rows = rows[start : start + chunk.len()]
-        if views is None or table_views is None:
-            return False
-        if not _views_match(*views, chunk_rows, *table_views):
+        if views is None or not _views_match(*views, chunk_rows, *table_views):
             return False
         start += chunk.len()
     unmatched = keys.filter(pl.Series(rows == ABSENT))

@@ -10,10 +10,8 @@ working columns (:data:`WINDOW_START`, :data:`WINDOW_END`,
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 
-from aggregation.lookup import kernel_input
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from schemas.types import TIMESTAMP
 
@@ -66,12 +64,6 @@ def check_windows(windows: pl.DataFrame) -> pl.DataFrame:
             f"windows: subscription {subscription} has {rows} rows; expected one per subscription"
         )
     return windows.select(list(WINDOW_SCHEMA))
-
-
-def microseconds(instants: pl.Series) -> np.ndarray:
-    """UTC instants as whole microseconds since the epoch, for a Numba kernel (a null as 0:
-    the caller passes which values are there)."""
-    return kernel_input(instants.dt.epoch("us").fill_null(0))
 
 
 def _require_window(bounds: pl.Series) -> pl.Series:

@@ -3,7 +3,7 @@
 Numba compiles a kernel per argument type; a writable and a read-only array are
 different types, and so are 8-, 16- and 32-bit codes. A second type would mean a
 second compilation (about a second) the first time a billing run met it, so the
-kernels take ``aggregation.lookup.kernel_input`` arrays and 32-bit codes only.
+kernels take ``aggregation.kernels.kernel_input`` arrays and 32-bit codes only.
 """
 
 from __future__ import annotations

@@ -1,0 +1,26 @@
+"""Handing Polars columns to the Numba kernels of aggregation.
+
+Numba compiles a kernel once per argument type, and a read-only array is another
+type than a writable one; whether Polars hands over a copy (writable) or a view
+(read-only) depends on how a column is chunked. Kernels take their inputs from
+here, always read-only, so each compiles once (and is cached), rather than again
+the first time a run's data is chunked otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+
+def kernel_input(values: pl.Series | np.ndarray) -> np.ndarray:
+    """``values`` as a read-only NumPy array, for a Numba kernel."""
+    array = values.to_numpy() if isinstance(values, pl.Series) else values
+    array.setflags(write=False)
+    return array
+
+
+def microseconds(instants: pl.Series) -> np.ndarray:
+    """UTC instants as whole microseconds since the epoch (a null as 0: the caller passes
+    which values are there)."""
+    return kernel_input(instants.dt.epoch("us").fill_null(0))
