@@ -334,18 +334,17 @@ def fees_in_full(
     return pl.concat(parts).collect().cast(FEE_PERIOD_SCHEMA)
 
 
-def _collected(frames: dict[str, pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
-    """``frames`` computed (all at once), as lazy frames over the results; an amount
-    beyond the exact decimal range is a ``RatingError``."""
+def _computed(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    """``frames`` computed, all at once; an amount beyond the exact decimal range is a
+    ``RatingError``."""
     try:
-        done = pl.collect_all(frames.values())
+        return pl.collect_all(frames)
     except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
         if not any(sign in str(error) for sign in ("overflow", "fit", "conversion from")):
             raise
         # Polars appends the failing expression tree; the first line is what a user can act on.
         reason = str(error).splitlines()[0]
         raise RatingError(f"amount does not fit the exact decimal range: {reason}") from None
-    return {name: frame.lazy() for name, frame in zip(frames, done, strict=True)}
 
 
 def rate_plan(
@@ -377,8 +376,9 @@ def rate_plan(
             subscriptions, usage, transactions, fees, plan, positions[charge.code], charge
         )
     # Formulas, minimums, discounts and the commitment read the charges' lines: computed
-    # once here (in parallel), rather than again inside every plan that reads them.
-    rated = _collected(rated)
+    # once here (in parallel), rather than again inside every part that reads them.
+    done = _computed(list(rated.values()))
+    rated = {code: lines.lazy() for code, lines in zip(rated, done, strict=True)}
     for charge in plan.formula_order():
         rated[charge.code] = rate_formula(
             subscriptions, usage, rated, plan, positions[charge.code], charge
@@ -497,8 +497,7 @@ def rate_period(
         )
     if not parts:
         return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in RATED_COLUMNS})
-    (rated,) = _collected({"": pl.concat(parts, how="vertical")}).values()
-    rated = rated.collect()
+    (rated,) = _computed([pl.concat(parts, how="vertical")])
     # One line per key: the sort makes the order deterministic. Subscriptions sort by their
     # place in an Enum of the sorted ids, which is cheaper than comparing text.
     ids = pl.Enum(billable["subscription_id"].unique().sort())
