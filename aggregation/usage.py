@@ -35,8 +35,14 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
 def meter_events(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     """The events a meter counts: its event type, then its property filters; its
     ``group_by`` properties as text, the form dimension groups are keyed by."""
-    keep = (pl.col(EVENT_TYPE) == meter.event_type) & _passes_filters(meter)
-    return events.filter(keep).with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
+    return _counted(events, meter).with_columns(
+        pl.col(name).cast(pl.String) for name in meter.group_by
+    )
+
+
+def _counted(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
+    """The events a meter counts, as they are."""
+    return events.filter((pl.col(EVENT_TYPE) == meter.event_type) & _passes_filters(meter))
 
 
 def _passes_filters(meter: Meter) -> pl.Expr:
@@ -103,7 +109,9 @@ CARRIED = "_carried"
 """Working column: True for an event from before the window that only sets the opening state."""
 
 
-def opening_events(earlier: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
+def opening_events(
+    earlier: pl.LazyFrame, meter: Meter, owner: str = SUBSCRIPTION_ID
+) -> pl.LazyFrame:
     """The events before the window that decide a time-based meter's state at its start.
 
     ``earlier`` holds the subscription's events from its start to the window's
@@ -111,9 +119,13 @@ def opening_events(earlier: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     August still holds in September); for a ``duration``, the last start or
     stop of each session key (a VM started in August and still running is
     counted from the window's start). Order: timestamp, then event_id.
+    ``owner`` is the column whose values own the state: the subscription, or
+    the customer for a state kept before any window (``jobs.carry``).
     """
-    keys = ["subscription_id", *meter.group_by]
-    kept = meter_events(earlier, meter)
+    keys = [owner, *meter.group_by]
+    # Grouped by the properties as they are (as text they group alike), so that the
+    # opening events keep the events' own columns and types.
+    kept = _counted(earlier, meter)
     if meter.aggregation is Aggregation.GAUGE:
         relevant = pl.col(meter.property_name or "").is_not_null()
     elif meter.aggregation is Aggregation.DURATION and meter.duration is not None:
@@ -134,21 +146,29 @@ def opening_events(earlier: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     )
 
 
-def opening_state(earlier: pl.LazyFrame, meters: Iterable[Meter]) -> pl.LazyFrame:
+def opening_state(
+    earlier: pl.LazyFrame, meters: Iterable[Meter], owner: str = SUBSCRIPTION_ID
+) -> pl.LazyFrame:
     """The few earlier events that open the windows of every time-based meter.
 
-    The union over the meters of :func:`opening_events`: each meter's last
-    settings are real events, and are the latest of their groups, so each meter
-    finds exactly its own opening events again in this union. Reducing the
-    history once lets a run pass it to each customer shard cheaply.
+    The union over the meters of :func:`opening_events`, as the events they are
+    (``earlier``'s columns and types): each meter's last settings are real
+    events, and are the latest of their groups, so each meter finds exactly its
+    own opening events again in this union. So the state is also associative:
+    the opening state of (an earlier opening state plus the events after it) is
+    the opening state of all the events. Reducing the history once lets a run
+    pass it to each customer shard cheaply.
     """
     meters = [meter for meter in meters if meter.aggregation.needs_window]
     earlier = _with_every_property(earlier, meters)
-    parts = [opening_events(earlier, meter) for meter in meters]
+    schema = earlier.collect_schema()
+    parts = [opening_events(earlier, meter, owner) for meter in meters]
     if not parts:
         return earlier.clear()
-    return pl.concat(parts, how="diagonal_relaxed").unique(
-        subset=["subscription_id", EVENT_ID], keep="first", maintain_order=True
+    return (
+        pl.concat(parts, how="diagonal_relaxed")
+        .unique(subset=[owner, EVENT_ID], keep="first", maintain_order=True)
+        .select(pl.col(name).cast(dtype) for name, dtype in schema.items())
     )
 
 
@@ -173,7 +193,10 @@ def meter_usage(
         if earlier is not None:
             schema = kept.collect_schema()
             opening = _of_subscriptions(
-                opening_events(earlier, meter).select(schema.names()), schema[SUBSCRIPTION_ID]
+                opening_events(earlier, meter)
+                .with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
+                .select(schema.names()),
+                schema[SUBSCRIPTION_ID],
             )
             kept = pl.concat(
                 [

@@ -43,6 +43,7 @@ from aggregation.periods import (
     subscription_lifetimes,
 )
 from aggregation.usage import aggregate_usage, meter_transactions, opening_state
+from jobs.carry import carried_columns, carried_events, carried_state
 from jobs.catalog import Catalog
 from jobs.changes import SEGMENT_OF
 from jobs.contracts import Contracts
@@ -55,7 +56,6 @@ from schemas.errors import RunError
 from schemas.events import (
     CUSTOMER_ID,
     EVENT_ID,
-    EVENT_TYPE,
     INVOICED_PERIOD,
     TIMESTAMP_COLUMN,
     QuarantineReason,
@@ -100,23 +100,18 @@ def history_dates(billable: pl.DataFrame, last: str) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range(days + 1)]
 
 
-def earlier_events(files: list[str], billable: pl.DataFrame, meters: list[Meter]) -> pl.LazyFrame:
-    """Each subscription's events of the time-based meters from its start to its window's start.
+def earlier_events(events: pl.LazyFrame, billable: pl.DataFrame) -> pl.LazyFrame:
+    """Each subscription's ``events`` from its start to its window's start.
 
     Their last settings carry into the period (``aggregation.usage.opening_events``):
     seats set in August still count in September.
     """
-    types = sorted({meter.event_type for meter in meters})
-    names = sorted({name for meter in meters for name in meter.referenced_properties})
     windows = billable.lazy().select(
         CUSTOMER_ID, "subscription_id", SUBSCRIPTION_START, ACTIVE_START
     )
     ts = pl.col(TIMESTAMP_COLUMN)
     return (
-        pl.scan_parquet(files, hive_partitioning=False)
-        .filter(pl.col(EVENT_TYPE).is_in(types))
-        .select(EVENT_ID, CUSTOMER_ID, EVENT_TYPE, TIMESTAMP_COLUMN, *names)
-        .join(windows, on=CUSTOMER_ID)
+        events.join(windows, on=CUSTOMER_ID)
         .filter((ts >= pl.col(SUBSCRIPTION_START)) & (ts < pl.col(ACTIVE_START)))
         .drop(SUBSCRIPTION_START, ACTIVE_START)
     )
@@ -241,6 +236,9 @@ class PeriodPlan:
     coupons: pl.DataFrame = field(default_factory=lambda: NO_COUPONS)
     """The coupons this run applies: ``subscription_id`` (a segment's key), ``plan_code``,
     ``coupon_code``."""
+    committed: tuple[str, ...] = ()
+    """Every committed batch of the store: checkpoints of the carried state are valid
+    against them (``jobs.carry``)."""
 
     @property
     def windows(self) -> pl.DataFrame:
@@ -325,6 +323,7 @@ def plan_reads(
         history_files,
         batches,
         carried,
+        committed=tuple(committed),
     )
 
 
@@ -349,6 +348,24 @@ def _as_subscriptions(rated: pl.DataFrame, billable: pl.DataFrame) -> pl.DataFra
     )
 
 
+def _opening_state(
+    plan: PeriodPlan,
+    catalog: Catalog,
+    event_store: EventStore,
+    only: Callable[[pl.LazyFrame], pl.LazyFrame],
+) -> pl.LazyFrame:
+    """The events that open the windows of the carried meters: the checkpointed state
+    before the run's first date (``jobs.carry``), then the run's own dates."""
+    columns = carried_columns(plan.carried, store_schema(catalog.event_types))
+    before = carried_state(event_store, plan.committed, plan.dates[0], plan.carried, columns)
+    parts = [before.lazy()]
+    if plan.files:
+        scanned = pl.scan_parquet(plan.files, hive_partitioning=False)
+        parts.append(carried_events(scanned, plan.carried, list(columns)))
+    history = only(earlier_events(pl.concat(parts, how="vertical"), plan.windows))
+    return opening_state(history, plan.carried)
+
+
 def rate_planned_period(
     plan: PeriodPlan,
     catalog: Catalog,
@@ -365,8 +382,7 @@ def rate_planned_period(
     opening = None
     if plan.history_files:
         with timer.stage("read"):
-            history = only(earlier_events(plan.history_files, plan.windows, plan.carried))
-            opening = opening_state(history, plan.carried).collect().lazy()
+            opening = _opening_state(plan, catalog, event_store, only).collect().lazy()
     events = (
         event_store.scan(plan.batches, plan.dates) if plan.files else _no_events(catalog).lazy()
     )

@@ -102,6 +102,15 @@ def store_schema(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]
     return {**REQUIRED_COLUMNS, **store_properties(event_types), **LINEAGE_COLUMNS}
 
 
+def date_of(event_file: str | Path) -> str:
+    """The UTC date partition (``YYYY-MM-DD``) an event file is stored under.
+
+    >>> date_of("store/events/date=2026-10-01/b-0123456789abcdef.00001.parquet")
+    '2026-10-01'
+    """
+    return Path(event_file).parent.name.removeprefix("date=")
+
+
 def batch_of(event_file: str | Path) -> str:
     """The ingestion batch an event file belongs to (``<batch_id>.<part>.<chunk>.parquet``).
 
@@ -347,6 +356,11 @@ class EventStore:
             for path in sorted(folder.glob("*.parquet"))
             if batch_of(path) in wanted
         ]
+
+    def dates(self) -> list[str]:
+        """The UTC dates (``YYYY-MM-DD``) the store has a partition for, committed or not."""
+        folder = self.root / "events"
+        return sorted(p.name.removeprefix("date=") for p in folder.glob("date=*"))
 
     def index_bucket(self, bucket: int, batch_ids: Iterable[str]) -> np.ndarray:
         """Every index entry of one bucket over the given (committed) batches."""

@@ -52,19 +52,17 @@ EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("shard_rows", [period_job.SHARD_ROWS, 2])
-def test_september_state_carries_into_october(
-    tmp_path: Path, shard_rows: int, monkeypatch: pytest.MonkeyPatch
-):
-    """Also with shards of two events: the carried state must reach the right shard."""
-    monkeypatch.setattr(period_job, "SHARD_ROWS", shard_rows)
+def _contracts(tmp_path: Path) -> None:
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "customers.csv").write_text("customer_id,name,timezone\nacme,Acme,UTC\n")
     (tmp_path / "subscriptions.csv").write_text(
         "subscription_id,customer_id,plan_code,start_date\ns-acme,acme,team,2026-08-01\n"
     )
+
+
+def _ingest(tmp_path: Path, name: str, rows: list[tuple]) -> None:
     events = pl.DataFrame(
-        [(i, "acme", t, ts, seats, vm, action) for i, t, ts, seats, vm, action in EVENTS],
+        [(i, "acme", t, ts, seats, vm, action) for i, t, ts, seats, vm, action in rows],
         schema={
             "event_id": pl.String,
             "customer_id": pl.String,
@@ -76,11 +74,60 @@ def test_september_state_carries_into_october(
         },
         orient="row",
     ).with_columns(pl.col("timestamp").str.to_datetime().dt.replace_time_zone("UTC"))
-    (tmp_path / "events").mkdir()
-    events.write_parquet(tmp_path / "events" / "events.parquet")
+    folder = tmp_path / name
+    folder.mkdir()
+    events.write_parquet(folder / "events.parquet")
+    inputs = IngestInputs([str(folder)], tmp_path / "catalog.yaml", tmp_path / "customers.csv")
+    run_ingest(inputs, tmp_path / "store", tmp_path / "out.duckdb")
+
+
+def _bill(tmp_path: Path, period: str) -> list[tuple]:
+    run_billing(
+        RunInputs(
+            period,
+            tmp_path / "catalog.yaml",
+            tmp_path / "customers.csv",
+            tmp_path / "subscriptions.csv",
+            tmp_path / "store",
+        ),
+        tmp_path / "out.duckdb",
+    )
+    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as con:
+        return con.execute(
+            "SELECT charge_code, adjusted_period, quantity, amount FROM rated_charges "
+            "WHERE billing_period = ? AND charge_code = 'seats' ORDER BY ALL",
+            [period],
+        ).fetchall()
+
+
+def test_a_late_level_reaches_the_periods_after_it(tmp_path: Path) -> None:
+    """October's run leaves a checkpoint of the state before October; a level set on
+    25 September arrives late. November's run adjusts October (the checkpoint no
+    longer matches the store, so the state is worked out again) and opens November
+    with October's last level."""
+    _contracts(tmp_path)
+    _ingest(tmp_path, "first", EVENTS)
+    assert _bill(tmp_path, "2026-10") == [("seats", None, Decimal(16), Decimal("16.00"))]
+    assert list((tmp_path / "store" / "carried").glob("*/*.json"))
+    _ingest(tmp_path, "late", [("s9", "seat", "2026-09-25T00:00:00", 40, None, None)])
+    # October again: (40 seats x 372 h + 20 x 372 h) / 744 h = 30, 14 more than billed.
+    # November: 20 seats all month.
+    assert _bill(tmp_path, "2026-11") == [
+        ("seats", "2026-10", Decimal(14), Decimal("14.00")),
+        ("seats", None, Decimal(20), Decimal("20.00")),
+    ]
+
+
+@pytest.mark.parametrize("shard_rows", [period_job.SHARD_ROWS, 2])
+def test_september_state_carries_into_october(
+    tmp_path: Path, shard_rows: int, monkeypatch: pytest.MonkeyPatch
+):
+    """Also with shards of two events: the carried state must reach the right shard."""
+    monkeypatch.setattr(period_job, "SHARD_ROWS", shard_rows)
+    _contracts(tmp_path)
+    _ingest(tmp_path, "events", EVENTS)
     db, store = tmp_path / "out.duckdb", tmp_path / "store"
     catalog, customers = tmp_path / "catalog.yaml", tmp_path / "customers.csv"
-    run_ingest(IngestInputs([str(tmp_path / "events")], catalog, customers), store, db)
     run_billing(RunInputs("2026-10", catalog, customers, tmp_path / "subscriptions.csv", store), db)
     with duckdb.connect(str(db), read_only=True) as con:
         rated = {
