@@ -100,12 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2_000_000, help="events per month")
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the data directory")
+    parser.add_argument("--keep", action="store_true", help="keep the store and database")
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="meterline-months-", dir=args.workdir))
     try:
         run(root, args.months, args.events, args.customers)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
