@@ -122,12 +122,11 @@ def _classify(
     life_start: np.ndarray,
     life_open: np.ndarray,
     life_end: np.ndarray,
-    subscription: np.ndarray,
     status: np.ndarray,
-    rated_subscription: np.ndarray,
+    rated_row: np.ndarray,
 ) -> None:
-    """Each event's status, and its subscription if rated, from its customer's ``row``
-    (``ABSENT``: not in the run).
+    """Each event's status, and if rated its customer's ``row`` in ``rated_row`` (left as
+    it is otherwise), from that ``row`` (``ABSENT``: not in the run).
 
     Rated in the window; else quarantined if in the customer's period and no
     subscription's lifetime holds it; else left for another run.
@@ -139,7 +138,7 @@ def _classify(
             status[i] = _NO_ACTIVE
         elif has_window[r] and window_start[r] <= t and t < window_end[r]:
             status[i] = _RATED
-            rated_subscription[i] = subscription[r]
+            rated_row[i] = r
         else:
             alive = has_life[r] and life_start[r] <= t and (life_open[r] or t < life_end[r])
             in_period = period_start[r] <= t < period_end[r]
@@ -155,12 +154,9 @@ def _assign_one_window(
         lifetimes, on=CUSTOMER_ID, how="left"
     )
     row = rows_of(events[CUSTOMER_ID], lookup[CUSTOMER_ID])
-    # Subscriptions by their position in the Enum: the kernel copies small integers.
-    codes = lookup[SUBSCRIPTION_ID].cat.physical()
-    # As UInt32 whatever the Enum's width (8, 16 or 32 bits): one kernel for every run.
-    subscription = kernel_input(codes.fill_null(0).cast(pl.UInt32))
     status = np.empty(events.height, np.uint8)
-    rated_subscription = np.zeros(events.height, np.uint32)
+    # An event not rated keeps the row past the lookup's end: a null subscription.
+    rated_row = np.full(events.height, lookup.height, np.uint32)
     _classify(
         row,
         microseconds(events[TIMESTAMP_COLUMN]),
@@ -173,17 +169,17 @@ def _assign_one_window(
         microseconds(lookup[LIFE_START]),
         kernel_input(lookup[LIFE_END].is_null()),
         microseconds(lookup[LIFE_END]),
-        subscription,
         status,
-        rated_subscription,
+        rated_row,
     )
-    rated = pl.Series(status == _RATED)
-    subscription_id = pl.select(
-        pl.when(rated).then(pl.Series(rated_subscription).cast(codes.dtype))
-    ).to_series()
+    # Gathered from the lookup's own column: the Enum never crosses into Python, where
+    # converting its dtype (one category per subscription) cost more than the gather.
+    subscriptions = lookup[SUBSCRIPTION_ID]
+    with_null = pl.concat([subscriptions, subscriptions.clear(1)], rechunk=True)
+    subscription_id = with_null.gather(pl.Series(rated_row))
     return events.hstack(
         [
-            subscription_id.cat.to(lookup.schema[SUBSCRIPTION_ID]).alias(SUBSCRIPTION_ID),
+            subscription_id.alias(SUBSCRIPTION_ID),
             pl.Series(BILLING_STATUS, status).cat.to(STATUS_TYPE),
         ]
     )
@@ -197,9 +193,9 @@ def status_counts(assigned: pl.DataFrame) -> dict[str, int]:
     >>> status_counts(frame)
     {'rated': 2, 'out_of_period': 1, 'no_active_subscription': 0}
     """
-    codes = assigned[BILLING_STATUS].cat.physical().to_numpy()
-    counts = np.bincount(codes, minlength=len(BillingStatus))
-    return {status.value: int(count) for status, count in zip(BillingStatus, counts, strict=True)}
+    codes = assigned[BILLING_STATUS].cat.physical()
+    # A comparison per status: np.bincount first widens every 8-bit code to 64 bits.
+    return {status.value: int((codes == code).sum()) for code, status in enumerate(BillingStatus)}
 
 
 def _status(in_window: pl.Expr, in_period: pl.Expr) -> pl.Expr:

@@ -421,7 +421,8 @@ def run_ingest(
             found.mask,
             all_hashes,
         )
-        schema = store_schema(catalog.event_types)
+        store_.settle_format()
+        schema = store_schema(catalog.event_types, bucketed=store_.bucketed)
         store_.start_batch(batch_id)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
             offset = 0

@@ -48,7 +48,15 @@ from jobs.catalog import Catalog
 from jobs.changes import SEGMENT_OF
 from jobs.contracts import Contracts
 from jobs.stages import StageTimer
-from meter.event_store import INGEST_BATCH_ID, EventStore, batch_of, store_schema
+from meter.event_store import (
+    CUSTOMER_BUCKET,
+    CUSTOMER_BUCKETS,
+    INGEST_BATCH_ID,
+    EventStore,
+    batch_of,
+    customer_buckets,
+    store_schema,
+)
 from rating.plan import per_event_meters, plan_items
 from rating.rate import NO_COUPONS, rate_period
 from schemas.catalog import Meter
@@ -158,19 +166,35 @@ def _shard_count(files: list[str]) -> int:
 
 @dataclass(frozen=True)
 class Shard:
-    """The customers whose id hashes to ``index`` modulo ``count``: all of a customer's
-    subscriptions, and so every quantity, fall in one shard."""
+    """The customers whose bucket (``meter.event_store.customer_buckets``) falls in the
+    ``index``-th of ``count`` equal ranges: all of a customer's subscriptions, and so
+    every quantity, fall in one shard. In a bucketed store a shard's events are the row
+    groups of its buckets, so each shard decodes only its own events."""
 
     index: int
     count: int
 
-    def keep(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+    @property
+    def buckets(self) -> tuple[int, int]:
+        """The shard's bucket range, ``[low, high)``."""
+        return (
+            self.index * CUSTOMER_BUCKETS // self.count,
+            (self.index + 1) * CUSTOMER_BUCKETS // self.count,
+        )
+
+    def keep(self, frame: pl.LazyFrame, stored: bool = False) -> pl.LazyFrame:
+        """``frame``'s rows of the shard's customers; ``stored``: by the frame's own
+        ``customer_bucket`` column (event files of a bucketed store), else by computing
+        each customer's bucket."""
         if self.count == 1:
             return frame
-        return frame.filter(pl.col(CUSTOMER_ID).hash(seed=SHARD_SEED) % self.count == self.index)
-
-
-SHARD_SEED = 20261128
+        bucket = (
+            pl.col(CUSTOMER_BUCKET)
+            if stored
+            else pl.col(CUSTOMER_ID).map_batches(customer_buckets, return_dtype=pl.UInt16)
+        )
+        low, high = self.buckets
+        return frame.filter(bucket.is_between(low, high, closed="left"))
 
 
 @dataclass(frozen=True)
@@ -191,12 +215,17 @@ def _measure_shard(
     periods: pl.DataFrame,
     billable: pl.DataFrame,
     lifetimes: pl.DataFrame,
+    stored_buckets: bool,
 ) -> ShardUsage:
-    """Read, assign and aggregate one shard's events; only one shard is in memory at a time."""
+    """Read, assign and aggregate one shard's events; only one shard is in memory at a time.
+
+    ``stored_buckets``: ``events`` carry ``customer_bucket`` (a bucketed store).
+    """
     with timer.stage("read"):
         # Which batch stored an event, and whether its period was invoiced, do not
         # change what it is billed: leave those columns on disk.
-        read = shard.keep(events.drop(INGEST_BATCH_ID, INVOICED_PERIOD)).collect()
+        mine = shard.keep(events.drop(INGEST_BATCH_ID, INVOICED_PERIOD), stored_buckets)
+        read = mine.drop(CUSTOMER_BUCKET, strict=False).collect()
     with timer.stage("aggregate"):
         # Only this shard's customers can own its events: a smaller lookup to match them in.
         periods, billable, lifetimes = (
@@ -397,6 +426,7 @@ def rate_planned_period(
             plan.calendar,
             plan.schedule.billable,
             plan.lifetimes,
+            bool(plan.files) and event_store.bucketed,
         )
         for shard in range(shards)
     ]

@@ -2,6 +2,7 @@
 
 Layout under the store root::
 
+    store.json                                the store's format
     events/date=2026-10-01/<batch_id>.<part>.<chunk>.parquet   accepted events, zstd: a part
                                               per source file, a file per date of each chunk
     index/bucket=07/<batch_id>.idx            the de-duplication index of one batch
@@ -21,6 +22,13 @@ The index holds, per accepted event, the stable 64-bit hash of its
 ``2**INDEX_BUCKET_BITS`` buckets by the hash's top bits so that history is
 checked one bucket at a time in bounded memory. The day says which date
 partitions to read when a hash match has to be confirmed on the real id.
+
+Each event file is sorted by ``customer_bucket`` (:func:`customer_buckets`, a
+stable hash of ``customer_id``) and written in row groups of ``ROW_GROUP_ROWS``:
+a billing run split into customer shards reads, for each shard, only the row
+groups whose buckets it holds (Parquet statistics), rather than decoding every
+event once per shard. A store written before buckets existed (format 1, no
+``store.json``) keeps its format, and a run computes the buckets as it reads.
 """
 
 from __future__ import annotations
@@ -39,10 +47,11 @@ import numpy as np
 import polars as pl
 from polars.io.partition import FileProviderArgs
 
-from meter.idhash import group_by_bucket
+from meter.idhash import group_by_bucket, hash_strings
 from schemas.catalog import EventType, PropertyType
 from schemas.errors import InputError
 from schemas.events import (
+    CUSTOMER_ID,
     INVOICED_PERIOD,
     REQUIRED_COLUMNS,
     ROW_NUMBER,
@@ -64,6 +73,27 @@ PREPARED = "prepared.json"
 _STAGING = "_staging"
 _ZSTD_LEVEL = 1
 """Level 1: most of zstd's size gain at a fraction of level 3's time."""
+
+
+CUSTOMER_BUCKET = "customer_bucket"
+CUSTOMER_BUCKET_BITS = 10
+CUSTOMER_BUCKETS = 1 << CUSTOMER_BUCKET_BITS
+ROW_GROUP_ROWS = 65_536
+"""Rows per Parquet row group: small enough that a shard skips most of a day's events."""
+FORMAT_FILE = "store.json"
+BUCKETED = 2
+"""The store format whose event files carry and are sorted by ``customer_bucket``."""
+
+
+def customer_buckets(customer_ids: pl.Series) -> pl.Series:
+    """Each customer's bucket: the top ``CUSTOMER_BUCKET_BITS`` bits of the XXH64 of its
+    id (:func:`meter.idhash.hash_strings`), stable across versions and machines.
+
+    >>> customer_buckets(pl.Series(["acme", "globex"])).to_list()
+    [748, 265]
+    """
+    hashes = hash_strings(customer_ids) >> np.uint64(64 - CUSTOMER_BUCKET_BITS)
+    return pl.Series(CUSTOMER_BUCKET, hashes.astype(np.uint16))
 
 
 INGEST_BATCH_ID = "ingest_batch_id"
@@ -97,9 +127,13 @@ def store_properties(event_types: Mapping[str, EventType]) -> dict[str, pl.DataT
     return dict(sorted(found.items()))
 
 
-def store_schema(event_types: Mapping[str, EventType]) -> dict[str, pl.DataType]:
-    """Column order and types of the store's event files."""
-    return {**REQUIRED_COLUMNS, **store_properties(event_types), **LINEAGE_COLUMNS}
+def store_schema(
+    event_types: Mapping[str, EventType], bucketed: bool = False
+) -> dict[str, pl.DataType]:
+    """Column order and types of the store's event files (of a ``bucketed`` store: then
+    with ``customer_bucket`` last)."""
+    buckets = {CUSTOMER_BUCKET: pl.UInt16()} if bucketed else {}
+    return {**REQUIRED_COLUMNS, **store_properties(event_types), **LINEAGE_COLUMNS, **buckets}
 
 
 def date_of(event_file: str | Path) -> str:
@@ -198,6 +232,13 @@ class PartWriter:
         self.rows += events.height
 
     def _write_chunk(self, events: pl.DataFrame, chunk: int) -> None:
+        row_group_size = None
+        if CUSTOMER_BUCKET in self.schema:
+            # Sorted by bucket, keeping arrival order within one (it compresses better).
+            events = events.with_columns(customer_buckets(events[CUSTOMER_ID])).sort(
+                CUSTOMER_BUCKET, maintain_order=True
+            )
+            row_group_size = ROW_GROUP_ROWS
         if events.select(pl.exclude(EVENT_DATE)).schema != self.schema:
             events = events.select(*self.schema.names(), EVENT_DATE).cast(self.schema)
 
@@ -218,6 +259,7 @@ class PartWriter:
             ),
             compression="zstd",
             compression_level=_ZSTD_LEVEL,
+            row_group_size=row_group_size,
             mkdir=True,
         )
 
@@ -260,6 +302,31 @@ class EventStore:
         if "://" in str(root) and not str(root).startswith("file://"):
             raise InputError(f"{root}: the event store must be a local directory")
         self.root = Path(str(root).removeprefix("file://"))
+
+    # ---------------------------------------------------------------- format
+
+    @property
+    def bucketed(self) -> bool:
+        """Whether the event files carry ``customer_bucket`` and are sorted by it."""
+        return self._format() >= BUCKETED
+
+    def _format(self) -> int:
+        path = self.root / FORMAT_FILE
+        if path.exists():
+            return int(json.loads(path.read_text(encoding="utf-8"))["format"])
+        # Without the file: a store from before formats existed, or no store yet.
+        return 1 if any((self.root / "events").glob("date=*")) else BUCKETED
+
+    def settle_format(self) -> None:
+        """Record the store's format before its first batch (an existing store keeps its
+        own: every file of a store has the same columns)."""
+        path = self.root / FORMAT_FILE
+        if path.exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"format": self._format()}), encoding="utf-8")
+        os.replace(temporary, path)
 
     # ---------------------------------------------------------------- writing
 
