@@ -313,7 +313,13 @@ class EventStore:
     def _format(self) -> int:
         path = self.root / FORMAT_FILE
         if path.exists():
-            return int(json.loads(path.read_text(encoding="utf-8"))["format"])
+            try:
+                return int(json.loads(path.read_text(encoding="utf-8"))["format"])
+            except (ValueError, KeyError, TypeError):
+                raise InputError(
+                    f'{path}: not a store format record (expected {{"format": 1}} or '
+                    f'{{"format": {BUCKETED}}}); restore it from a backup of the store'
+                ) from None
         # Without the file: a store from before formats existed, or no store yet.
         return 1 if any((self.root / "events").glob("date=*")) else BUCKETED
 

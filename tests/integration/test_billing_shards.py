@@ -24,6 +24,7 @@ from meter.event_store import (
     batch_of,
     customer_buckets,
 )
+from schemas.errors import InputError
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +117,9 @@ def test_a_store_keeps_its_format(sample_db: Path, tmp_path: Path) -> None:
     fresh = EventStore(tmp_path / "fresh")
     fresh.settle_format()
     assert fresh.bucketed
+
+
+def test_a_damaged_format_record_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / FORMAT_FILE).write_text("{format: two}")
+    with pytest.raises(InputError, match="not a store format record"):
+        _ = EventStore(tmp_path).bucketed
