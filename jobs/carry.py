@@ -34,7 +34,7 @@ from pathlib import Path
 import polars as pl
 
 from aggregation.usage import opening_state
-from meter.event_store import EventStore, batch_of, date_of
+from meter.event_store import EventStore, batch_of, date_of, write_json
 from schemas.catalog import Meter
 from schemas.events import CUSTOMER_ID, EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
 
@@ -99,14 +99,11 @@ def _write(folder: Path, day: str, batches: set[str], state: pl.DataFrame) -> No
     digest = hashlib.sha256("\n".join(sorted(batches)).encode()).hexdigest()[:16]
     name = f"{day}.{digest}.parquet"
     folder.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex
-    temporary = folder / f".{name}.{token}.tmp"
+    temporary = folder / f".{name}.{uuid.uuid4().hex}.tmp"
     state.write_parquet(temporary)
     os.replace(temporary, folder / name)
     record = {"day": day, "batches": sorted(batches), "state": name, "rows": state.height}
-    temporary = folder / f".{day}.json.{token}.tmp"
-    temporary.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-    os.replace(temporary, folder / f"{day}.json")
+    write_json(folder / f"{day}.json", record)
     for stale in folder.glob(f"{day}.*.parquet"):
         if stale.name != name:
             stale.unlink(missing_ok=True)
@@ -130,8 +127,10 @@ def carried_state(
     files = event_store.event_files(committed, [d for d in event_store.dates() if d < day])
     start, parts = None, []
     for checkpoint in _checkpoints(folder):
+        if checkpoint.day > day:
+            continue
         covered = {batch_of(f) for f in files if date_of(f) < checkpoint.day}
-        if checkpoint.day <= day and covered == checkpoint.batches:
+        if covered == checkpoint.batches:
             start = checkpoint.day
             parts.append(pl.scan_parquet(checkpoint.state).cast(dict(columns)))
             break

@@ -37,6 +37,7 @@ import fcntl
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -83,6 +84,14 @@ ROW_GROUP_ROWS = 65_536
 FORMAT_FILE = "store.json"
 BUCKETED = 2
 """The store format whose event files carry and are sorted by ``customer_bucket``."""
+
+
+def write_json(path: Path, record: Mapping[str, Any]) -> None:
+    """Write ``record`` as JSON to ``path`` atomically: a reader sees the old file or the
+    whole new one (a temporary file beside it, then one ``os.replace``)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(json.dumps(record, default=str, sort_keys=True), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def customer_buckets(customer_ids: pl.Series) -> pl.Series:
@@ -330,9 +339,7 @@ class EventStore:
         if path.exists():
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"format": self._format()}), encoding="utf-8")
-        os.replace(temporary, path)
+        write_json(path, {"format": self._format()})
 
     # ---------------------------------------------------------------- writing
 
@@ -374,10 +381,7 @@ class EventStore:
 
     def prepare(self, batch_id: str, record: Mapping[str, Any]) -> None:
         """Mark a fully written batch as complete on disk (atomic: write then rename)."""
-        staging = self.staging(batch_id)
-        temporary = staging / (PREPARED + ".tmp")
-        temporary.write_text(json.dumps(record, default=str, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, staging / PREPARED)
+        write_json(self.staging(batch_id) / PREPARED, record)
 
     def prepared(self, batch_id: str) -> dict[str, Any] | None:
         path = self.staging(batch_id) / PREPARED
