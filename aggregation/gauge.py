@@ -27,7 +27,14 @@ import numpy as np
 import polars as pl
 
 from aggregation.kernels import kernel_input, microseconds
-from aggregation.windows import PERIOD_MICROSECONDS, WINDOW_END, WINDOW_START
+from aggregation.windows import (
+    PERIOD_MICROSECONDS,
+    SUBSCRIPTION_ID,
+    WINDOW_END,
+    WINDOW_START,
+    windows_by_code,
+    with_windows,
+)
 from schemas.events import EVENT_ID, TIMESTAMP_COLUMN
 from schemas.types import DECIMAL_PRECISION, QUANTITY
 
@@ -89,6 +96,105 @@ def with_value_times(
     # A whole number of microseconds has scale 0, so the product keeps the value's 6 places
     # exactly (Polars multiplies to the larger scale).
     return ordered.with_columns((values * pl.Series(held).cast(WHOLE)).alias(name))
+
+
+@nb.njit(cache=True)
+def _by_code(code: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Event positions grouped by code, in their order within each group, and where each
+    group starts (a counting sort: linear, where a comparison sort is not)."""
+    starts = np.zeros(groups + 1, np.int64)
+    for i in range(code.shape[0]):
+        starts[code[i] + 1] += 1
+    for group in range(groups):
+        starts[group + 1] += starts[group]
+    filled = starts[:-1].copy()
+    order = np.empty(code.shape[0], np.int64)
+    for i in range(code.shape[0]):
+        order[filled[code[i]]] = i
+        filled[code[i]] += 1
+    return order, starts
+
+
+@nb.njit(cache=True, parallel=True)
+def _held_by_code(
+    code: np.ndarray,
+    instant: np.ndarray,
+    has_value: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """Microseconds each setting holds its subscription's gauge inside the window, as
+    :func:`_held` computes them, for events in any order, with their subscription's
+    ``code`` indexing the windows; and whether two settings of a subscription share an
+    instant, whose order only their event ids decide (the result is then unusable)."""
+    order, starts = _by_code(code, window_start.shape[0])
+    held = np.zeros(code.shape[0], np.int64)
+    tied = np.zeros(window_start.shape[0], np.bool_)
+    for group in nb.prange(window_start.shape[0]):
+        first, stop = starts[group], starts[group + 1]
+        # Settings by instant: insertion sort, as a subscription has few events.
+        members = order[first:stop]
+        if stop - first > 32:
+            members = members[np.argsort(instant[members], kind="mergesort")]
+        else:
+            for j in range(1, stop - first):
+                event = members[j]
+                k = j
+                while k > 0 and instant[members[k - 1]] > instant[event]:
+                    members[k] = members[k - 1]
+                    k -= 1
+                members[k] = event
+        next_setting = np.int64(0)
+        has_next = False
+        for j in range(stop - first - 1, -1, -1):
+            i = members[j]
+            if not has_value[i]:
+                continue
+            if has_next and next_setting == instant[i]:
+                tied[group] = True
+            end = window_end[group]
+            if has_next and next_setting < end:
+                end = next_setting
+            held[i] = max(end - max(instant[i], window_start[group]), 0)
+            next_setting = instant[i]
+            has_next = True
+    return held, tied.any()
+
+
+def value_times(
+    events: pl.DataFrame,
+    windows: pl.DataFrame,
+    value: pl.Expr,
+    partition: Sequence[str],
+    name: str,
+) -> pl.DataFrame:
+    """``events`` with column ``name`` (as :func:`with_value_times`) and the period's length
+    (``PERIOD_MICROSECONDS``), in any order, from the subscriptions' ``windows``.
+
+    Events keyed by the Enum of the run's subscriptions and grouped by subscription
+    alone are measured in their own order: a counting sort by the subscription's code
+    and windows read by that code, with no sort or join of the events (a third of the
+    time). Two settings of a subscription at one instant need their event ids to be
+    ordered, and such events, like groups within a subscription, take the sorted way.
+    """
+    if list(partition) == [SUBSCRIPTION_ID] and isinstance(events.schema[SUBSCRIPTION_ID], pl.Enum):
+        subscriptions = events[SUBSCRIPTION_ID]
+        code = kernel_input(subscriptions.to_physical().cast(pl.UInt32))
+        by_code = windows_by_code(windows, subscriptions)
+        values = events.select(value).to_series()
+        held, tied = _held_by_code(
+            code,
+            microseconds(events[TIMESTAMP_COLUMN]),
+            kernel_input(values.is_not_null()),
+            kernel_input(by_code.start),
+            kernel_input(by_code.end),
+        )
+        if not tied:
+            return events.with_columns(
+                (values * pl.Series(held).cast(WHOLE)).alias(name),
+                pl.Series(PERIOD_MICROSECONDS, by_code.period[code]),
+            )
+    return with_value_times(with_windows(events.lazy(), windows).collect(), value, partition, name)
 
 
 def quantity(value_times: pl.Expr) -> pl.Expr:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from aggregation import duration, gauge
+from aggregation import duration, gauge, latest
 from aggregation.windows import check_windows, with_windows
 from schemas.catalog import Aggregation, Meter
 from schemas.events import EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
@@ -63,13 +63,15 @@ PER_EVENT = "_per_event"
 """Working column of ``gauge`` and ``duration``: each event's share, summed per group."""
 
 
-def _with_per_event(events: pl.LazyFrame, meter: Meter, partition: list[str]) -> pl.LazyFrame:
-    """What a time-based aggregation computes per event (it needs the event's neighbours),
-    as column ``PER_EVENT``."""
+def _with_per_event(
+    events: pl.LazyFrame, windows: pl.DataFrame, meter: Meter, partition: list[str]
+) -> pl.LazyFrame:
+    """What a time-based aggregation computes per event (it needs the event's neighbours
+    and its subscription's window), as column ``PER_EVENT``."""
     if meter.aggregation is Aggregation.GAUGE:
         value = pl.col(meter.property_name or "").cast(QUANTITY)
-        return gauge.with_value_times(events.collect(), value, partition, PER_EVENT).lazy()
-    return events.with_columns(_per_event(meter, partition).alias(PER_EVENT))
+        return gauge.value_times(events.collect(), windows, value, partition, PER_EVENT).lazy()
+    return with_windows(events, windows).with_columns(_per_event(meter, partition).alias(PER_EVENT))
 
 
 def _per_event(meter: Meter, partition: list[str]) -> pl.Expr:
@@ -206,7 +208,7 @@ def meter_usage(
                 how="vertical_relaxed",
             )
             count = (~pl.col(CARRIED)).sum()
-        kept = _with_per_event(with_windows(kept, windows), meter, keys)
+        kept = _with_per_event(kept, windows, meter, keys)
     if meter.aggregation is Aggregation.LATEST:
         return _as_usage(_latest(kept, meter, keys), meter)
     return _as_usage(
@@ -218,24 +220,14 @@ def meter_usage(
 
 
 def _latest(kept: pl.LazyFrame, meter: Meter, keys: list[str]) -> pl.LazyFrame:
-    """``quantity, event_count`` per group for ``latest``: the value of the last event with
-    one, in (timestamp, event_id) order, a total order once events are de-duplicated.
-
-    Only events at their group's last instant with a value are ordered by id: sorting
-    every group's values by (timestamp, event_id) cost twice as much.
-    """
+    """``quantity, event_count`` per group for ``latest``: by subscription code in one pass
+    where the events allow it, else grouped and ordered."""
     name = meter.property_name or ""
-    ts = pl.col(TIMESTAMP_COLUMN)
-    counts = kept.group_by(keys).agg(pl.len().cast(pl.Int64).alias("event_count"))
-    last = (
-        kept.filter(pl.col(name).is_not_null())
-        .filter(ts == ts.max().over(keys))
-        .group_by(keys)
-        .agg(pl.col(name).sort_by(EVENT_ID).last().cast(QUANTITY).alias("quantity"))
-    )
-    return counts.join(last, on=keys, how="left", nulls_equal=True).with_columns(
-        pl.col("quantity").fill_null(pl.lit(0, dtype=QUANTITY))
-    )
+    if keys == [SUBSCRIPTION_ID] and isinstance(kept.collect_schema()[SUBSCRIPTION_ID], pl.Enum):
+        by_code = latest.latest_by_code(kept.collect(), name)
+        if by_code is not None:
+            return by_code.lazy()
+    return latest.latest(kept, name, keys)
 
 
 def _of_subscriptions(opening: pl.LazyFrame, subscription: pl.DataType) -> pl.LazyFrame:

@@ -10,6 +10,9 @@ working columns (:data:`WINDOW_START`, :data:`WINDOW_END`,
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import polars as pl
 
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
@@ -110,3 +113,73 @@ def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
         .map_batches(_require_window, return_dtype=TIMESTAMP, is_elementwise=True)
         .alias(WINDOW_END)
     )
+
+
+class WindowsByCode(NamedTuple):
+    """The windows of an Enum's subscriptions, indexed by each subscription's code (its
+    position in the Enum): what a kernel over the events' codes reads instead of a join.
+
+    ``start``, ``end`` and ``period`` are microseconds; ``known`` is False for a code
+    with no window."""
+
+    known: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    period: np.ndarray
+
+
+def windows_by_code(windows: pl.DataFrame, subscriptions: pl.Series) -> WindowsByCode:
+    """The windows of the subscriptions of ``subscriptions`` (an Enum column of events),
+    by code; raise ``ValueError`` naming a subscription that has events and no window.
+
+    >>> from datetime import UTC, datetime
+    >>> start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC)
+    >>> frame = pl.DataFrame([("s2", start, end, start, end)], schema=WINDOW_SCHEMA,
+    ...     orient="row")
+    >>> events = pl.Series(["s2", "s2"], dtype=pl.Enum(["s1", "s2"]))
+    >>> by_code = windows_by_code(frame, events)
+    >>> by_code.known.tolist(), int(by_code.period[1])
+    ([False, True], 86400000000)
+    >>> windows_by_code(frame, pl.Series(["s1"], dtype=pl.Enum(["s1", "s2"])))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: windows: no row for subscription s1, which has usage events; ...
+    """
+    codes = subscriptions.to_physical().cast(pl.UInt32)
+    enum = subscriptions.dtype
+    assert isinstance(enum, pl.Enum)
+    size = enum.categories.len()
+    # Windows of subscriptions the Enum does not hold have no events: a non-strict cast
+    # drops them, cheaper than looking each one up first.
+    bounds = (
+        check_windows(windows)
+        .select(
+            pl.col(SUBSCRIPTION_ID).cast(enum, strict=False),
+            pl.max_horizontal(PERIOD_START, ACTIVE_START).dt.epoch("us").alias(WINDOW_START),
+            pl.min_horizontal(PERIOD_END, ACTIVE_END).dt.epoch("us").alias(WINDOW_END),
+            (pl.col(PERIOD_END) - pl.col(PERIOD_START))
+            .dt.total_microseconds()
+            .alias(PERIOD_MICROSECONDS),
+        )
+        .drop_nulls(SUBSCRIPTION_ID)
+    )
+    at = bounds[SUBSCRIPTION_ID].to_physical().cast(pl.UInt32).to_numpy()
+    by_code = WindowsByCode(
+        np.zeros(size, np.bool_),
+        np.zeros(size, np.int64),
+        np.zeros(size, np.int64),
+        np.ones(size, np.int64),
+    )
+    by_code.known[at] = True
+    for array, name in zip(
+        by_code[1:], (WINDOW_START, WINDOW_END, PERIOD_MICROSECONDS), strict=True
+    ):
+        array[at] = bounds[name].to_numpy()
+    missing = ~by_code.known[codes.to_numpy()]
+    if missing.any():
+        subscription = subscriptions.filter(pl.Series(missing))[0]
+        raise ValueError(
+            f"windows: no row for subscription {subscription}, which has usage events; "
+            "pass the window of every subscription the events were assigned to"
+        )
+    return by_code

@@ -229,13 +229,25 @@ def windows_frame(spans: dict[str, ref.Window]) -> pl.DataFrame:
 USAGE_KEY = ["subscription_id", "meter_code", "dimensions"]
 
 
+def run_subscriptions(spans: dict[str, ref.Window]) -> pl.Enum:
+    """Subscriptions as ``assign_subscriptions`` keys a run's events: an Enum of the run's
+    subscriptions (here with one that has neither events nor a window)."""
+    return pl.Enum(sorted([*spans, "sub-0"]))
+
+
 def run_aggregation(
     frame: pl.DataFrame, meters: list[Meter], spans: dict[str, ref.Window]
 ) -> pl.DataFrame:
     """What ``jobs.billing`` does: exact quantities per event, then aggregate; sorted by
-    the usage key (aggregate_usage returns its rows in no particular order)."""
+    the usage key (aggregate_usage returns its rows in no particular order).
+
+    Subscriptions keyed by text and by the run's Enum (which takes the kernels over
+    subscription codes) must give the same usage."""
     events = measured_as_quantities(frame.lazy(), meters)
     usage = aggregate_usage(events, meters, windows_frame(spans)).collect()
+    keyed = events.with_columns(pl.col("subscription_id").cast(run_subscriptions(spans)))
+    by_code = aggregate_usage(keyed, meters, windows_frame(spans)).collect()
+    assert_frame_equal(by_code.sort(USAGE_KEY), usage.sort(USAGE_KEY))
     return usage.sort(USAGE_KEY)
 
 
@@ -280,6 +292,57 @@ def test_aggregate_usage_matches_reference(scenario: tuple, meters: list[Meter])
 def test_time_based_aggregations_match_reference(scenario: tuple, meters: list[Meter]) -> None:
     """Only the aggregations that read time, on few keys: sessions, ties and resets abound."""
     assert_matches_reference(*scenario, meters)
+
+
+@st.composite
+def long_timelines(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bool, dict[str, ref.Window]]:
+    """Many events per subscription at distinct instants (ties send the kernels over
+    subscription codes back to sorting by event id): one subscription with more events
+    than the kernels sort by insertion, one with any number."""
+    as_float = draw(st.booleans())
+    spans = {subscription: draw(windows()) for subscription in SUBSCRIPTIONS[:2]}
+    events = []
+    for subscription, at_least in zip(spans, (33, 0), strict=True):
+        window = spans[subscription]
+        lowest = window.period_start - HOUR
+        length = (window.period_end + HOUR - lowest) // ref.MICROSECOND
+        offsets = draw(
+            st.lists(st.integers(0, length), min_size=at_least, max_size=80, unique=True)
+        )
+        events += [
+            {
+                "subscription_id": subscription,
+                "event_id": f"{subscription}-{n}",
+                "event_type": "storage",
+                "timestamp": lowest + offset * ref.MICROSECOND,
+                "gb": draw(measured_values(as_float)),
+            }
+            for n, offset in enumerate(offsets)
+        ]
+    order = draw(st.permutations(range(len(events))))
+    return [events[n] for n in order], as_float, spans
+
+
+@given(timelines=long_timelines())
+def test_long_timelines_match_reference(timelines: tuple) -> None:
+    events, as_float, spans = timelines
+    frame = pl.DataFrame(
+        events,
+        schema={
+            "subscription_id": pl.String,
+            "event_id": pl.String,
+            "event_type": pl.String,
+            "timestamp": TIMESTAMP,
+            "gb": pl.Float64 if as_float else pl.Int64,
+        },
+        orient="row",
+    )
+    meters = [
+        Meter("level", "storage", Aggregation.GAUGE, "gb"),
+        Meter("last", "storage", Aggregation.LATEST, "gb"),
+    ]
+    expected = ref.aggregate_usage(events, meters, spans)
+    assert as_usage(run_aggregation(frame, meters, spans)) == expected
 
 
 @given(scenario=scenarios(), meters=meter_sets(), data=st.data())
@@ -332,7 +395,12 @@ def test_state_before_the_window_carries_in(scenario: tuple, meters: list[Meter]
         if lazy[0] is not None
         else measured_as_quantities(events_frame(events, as_float).clear().lazy(), meters)
     )
+    keyed = pl.col("subscription_id").cast(run_subscriptions(spans))
     usage = aggregate_usage(window_events, meters, windows_frame(spans), lazy[1]).collect()
+    by_code = aggregate_usage(
+        window_events.with_columns(keyed), meters, windows_frame(spans), lazy[1]
+    ).collect()
+    assert_frame_equal(by_code.sort(USAGE_KEY), usage.sort(USAGE_KEY))
     whole_timeline = ref.aggregate_usage(events, meters, spans)
     counted = ref.aggregate_usage(inside, meters, spans)
     got = as_usage(usage)

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from aggregation import assignment as assignment_module
-from aggregation import gauge, lookup
+from aggregation import gauge, latest, lookup
 from aggregation.assignment import assign_subscriptions
-from aggregation.windows import WINDOW_END, WINDOW_START
+from aggregation.windows import WINDOW_END, WINDOW_SCHEMA, WINDOW_START
 from schemas.types import QUANTITY, TIMESTAMP
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -78,17 +78,45 @@ def _gauge(rows: int, chunks: int) -> None:
     )
 
 
+def _by_code(subscriptions: int, chunks: int) -> None:
+    """The kernels over subscription codes, on one event per subscription and chunk."""
+    ids = [f"s{i}" for i in range(subscriptions)]
+    parts = [
+        pl.DataFrame(
+            {
+                "subscription_id": pl.Series(ids, dtype=pl.Enum(ids)),
+                "event_id": [f"e{part}-{i}" for i in range(subscriptions)],
+                "timestamp": [START + timedelta(hours=part)] * subscriptions,
+                "gb": [1] * subscriptions,
+            },
+            schema_overrides={"timestamp": TIMESTAMP},
+        )
+        for part in range(chunks)
+    ]
+    windows = pl.DataFrame(
+        [(i, START, END, START, END) for i in ids], schema=WINDOW_SCHEMA, orient="row"
+    )
+    events = pl.concat(parts, rechunk=False)
+    value = pl.col("gb").cast(QUANTITY)
+    gauge.value_times(events, windows, value, ["subscription_id"], "v")
+    latest.latest_by_code(events, "gb")
+
+
 def test_each_kernel_has_one_signature() -> None:
     for customers, chunks in ((3, 1), (300, 1), (300, 3), (70_000, 2)):  # 8/16/32-bit codes
         _assign(customers, chunks)
     for rows, chunks in ((4, 1), (4, 3)):
         _gauge(rows, chunks)
+    for subscriptions, chunks in ((3, 1), (300, 2), (70_000, 1)):  # 8/16/32-bit codes
+        _by_code(subscriptions, chunks)
     kernels = (
         assignment_module._classify,
         lookup._build,
         lookup._probe,
         lookup._views_match,
         gauge._held,
+        gauge._held_by_code,
+        latest._last_by_code,
     )
     for kernel in kernels:
         assert len(kernel.signatures) == 1, (kernel.__name__, kernel.signatures)
