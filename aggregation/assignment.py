@@ -175,7 +175,8 @@ def _assign_one_window(
     # Gathered from the lookup's own column: the Enum never crosses into Python, where
     # converting its dtype (one category per subscription) cost more than the gather.
     subscriptions = lookup[SUBSCRIPTION_ID]
-    with_null = pl.concat([subscriptions, subscriptions.clear(1)], rechunk=True)
+    # extend_constant stays in Rust: clear() carries the Enum through Python (0.01 s).
+    with_null = subscriptions.extend_constant(None, 1)
     subscription_id = with_null.gather(pl.Series(rated_row))
     return events.hstack(
         [

@@ -30,6 +30,7 @@ WINDOW_SCHEMA: dict[str, pl.DataType] = {
 """The columns ``aggregate_usage`` reads from its ``windows`` (other columns are ignored)."""
 
 WINDOW_START, WINDOW_END = "_window_start", "_window_end"
+CODE = "_code"
 PERIOD_MICROSECONDS = "_period_microseconds"
 
 
@@ -119,18 +120,16 @@ class WindowsByCode(NamedTuple):
     """The windows of an Enum's subscriptions, indexed by each subscription's code (its
     position in the Enum): what a kernel over the events' codes reads instead of a join.
 
-    ``start``, ``end`` and ``period`` are microseconds; ``known`` is False for a code
-    with no window."""
+    Microseconds, up to the highest code with events (0 for a code without events)."""
 
-    known: np.ndarray
     start: np.ndarray
     end: np.ndarray
     period: np.ndarray
 
 
 def windows_by_code(windows: pl.DataFrame, subscriptions: pl.Series) -> WindowsByCode:
-    """The windows of the subscriptions of ``subscriptions`` (an Enum column of events),
-    by code; raise ``ValueError`` naming a subscription that has events and no window.
+    """The windows of the subscriptions in ``subscriptions`` (an Enum column of events), by
+    code; raise ``ValueError`` naming a subscription that has events and no window.
 
     >>> from datetime import UTC, datetime
     >>> start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC)
@@ -138,48 +137,43 @@ def windows_by_code(windows: pl.DataFrame, subscriptions: pl.Series) -> WindowsB
     ...     orient="row")
     >>> events = pl.Series(["s2", "s2"], dtype=pl.Enum(["s1", "s2"]))
     >>> by_code = windows_by_code(frame, events)
-    >>> by_code.known.tolist(), int(by_code.period[1])
-    ([False, True], 86400000000)
+    >>> (by_code.end - by_code.start).tolist(), by_code.period.tolist()  # s1 has no events
+    ([0, 86400000000], [1, 86400000000])
     >>> windows_by_code(frame, pl.Series(["s1"], dtype=pl.Enum(["s1", "s2"])))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: windows: no row for subscription s1, which has usage events; ...
     """
-    codes = subscriptions.to_physical().cast(pl.UInt32)
-    enum = subscriptions.dtype
-    assert isinstance(enum, pl.Enum)
-    size = enum.categories.len()
-    # Windows of subscriptions the Enum does not hold have no events: a non-strict cast
-    # drops them, cheaper than looking each one up first.
-    bounds = (
-        check_windows(windows)
-        .select(
-            pl.col(SUBSCRIPTION_ID).cast(enum, strict=False),
+    # The subscriptions present, as text beside their codes, joined to the windows: this
+    # keeps the Enum in Rust, where casting the windows to it sends its dtype (one
+    # category per subscription) through Python.
+    present = subscriptions.unique().alias(SUBSCRIPTION_ID).to_frame()
+    bounds = present.select(
+        pl.col(SUBSCRIPTION_ID).to_physical().cast(pl.Int64).alias(CODE),
+        pl.col(SUBSCRIPTION_ID).cast(pl.String),
+    ).join(
+        check_windows(windows).select(
+            SUBSCRIPTION_ID,
             pl.max_horizontal(PERIOD_START, ACTIVE_START).dt.epoch("us").alias(WINDOW_START),
             pl.min_horizontal(PERIOD_END, ACTIVE_END).dt.epoch("us").alias(WINDOW_END),
             (pl.col(PERIOD_END) - pl.col(PERIOD_START))
             .dt.total_microseconds()
             .alias(PERIOD_MICROSECONDS),
-        )
-        .drop_nulls(SUBSCRIPTION_ID)
+        ),
+        on=SUBSCRIPTION_ID,
+        how="left",
     )
-    at = bounds[SUBSCRIPTION_ID].to_physical().cast(pl.UInt32).to_numpy()
-    by_code = WindowsByCode(
-        np.zeros(size, np.bool_),
-        np.zeros(size, np.int64),
-        np.zeros(size, np.int64),
-        np.ones(size, np.int64),
-    )
-    by_code.known[at] = True
-    for array, name in zip(
-        by_code[1:], (WINDOW_START, WINDOW_END, PERIOD_MICROSECONDS), strict=True
-    ):
-        array[at] = bounds[name].to_numpy()
-    missing = ~by_code.known[codes.to_numpy()]
-    if missing.any():
-        subscription = subscriptions.filter(pl.Series(missing))[0]
+    unknown = bounds.filter(pl.col(WINDOW_END).is_null())
+    if unknown.height:
         raise ValueError(
-            f"windows: no row for subscription {subscription}, which has usage events; "
-            "pass the window of every subscription the events were assigned to"
+            f"windows: no row for subscription {unknown[SUBSCRIPTION_ID].min()}, which has "
+            "usage events; pass the window of every subscription the events were assigned to"
         )
+    size = int(bounds[CODE].max() or 0) + 1
+    at = bounds[CODE].to_numpy()
+    by_code = WindowsByCode(
+        np.zeros(size, np.int64), np.zeros(size, np.int64), np.ones(size, np.int64)
+    )
+    for array, name in zip(by_code, (WINDOW_START, WINDOW_END, PERIOD_MICROSECONDS), strict=True):
+        array[at] = bounds[name].to_numpy()
     return by_code
