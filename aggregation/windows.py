@@ -82,6 +82,17 @@ def _require_window(bounds: pl.Series) -> pl.Series:
     return ends
 
 
+def _bounds() -> list[pl.Expr]:
+    """A window's start and end, and its period's length in microseconds."""
+    return [
+        pl.max_horizontal(PERIOD_START, ACTIVE_START).alias(WINDOW_START),
+        pl.min_horizontal(PERIOD_END, ACTIVE_END).alias(WINDOW_END),
+        (pl.col(PERIOD_END) - pl.col(PERIOD_START))
+        .dt.total_microseconds()
+        .alias(PERIOD_MICROSECONDS),
+    ]
+
+
 def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
     """Add each event's window bounds and its period's length in microseconds.
 
@@ -89,18 +100,7 @@ def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
     when the frame is collected: its time-based quantity would otherwise be
     unknown, and billing it as zero would be silent.
     """
-    bounds = (
-        check_windows(windows)
-        .lazy()
-        .select(
-            SUBSCRIPTION_ID,
-            pl.max_horizontal(PERIOD_START, ACTIVE_START).alias(WINDOW_START),
-            pl.min_horizontal(PERIOD_END, ACTIVE_END).alias(WINDOW_END),
-            (pl.col(PERIOD_END) - pl.col(PERIOD_START))
-            .dt.total_microseconds()
-            .alias(PERIOD_MICROSECONDS),
-        )
-    )
+    bounds = check_windows(windows).lazy().select(SUBSCRIPTION_ID, *_bounds())
     subscription = events.collect_schema()[SUBSCRIPTION_ID]
     if isinstance(subscription, pl.Enum):
         # Events keyed by the Enum of the run's subscriptions: join on it, not on text.
@@ -152,14 +152,9 @@ def windows_by_code(windows: pl.DataFrame, subscriptions: pl.Series) -> WindowsB
         pl.col(SUBSCRIPTION_ID).to_physical().cast(pl.Int64).alias(CODE),
         pl.col(SUBSCRIPTION_ID).cast(pl.String),
     ).join(
-        check_windows(windows).select(
-            SUBSCRIPTION_ID,
-            pl.max_horizontal(PERIOD_START, ACTIVE_START).dt.epoch("us").alias(WINDOW_START),
-            pl.min_horizontal(PERIOD_END, ACTIVE_END).dt.epoch("us").alias(WINDOW_END),
-            (pl.col(PERIOD_END) - pl.col(PERIOD_START))
-            .dt.total_microseconds()
-            .alias(PERIOD_MICROSECONDS),
-        ),
+        check_windows(windows)
+        .select(SUBSCRIPTION_ID, *_bounds())
+        .with_columns(pl.col(WINDOW_START, WINDOW_END).dt.epoch("us")),
         on=SUBSCRIPTION_ID,
         how="left",
     )
