@@ -42,6 +42,37 @@ WHOLE = pl.Decimal(DECIMAL_PRECISION, 0)
 
 
 @nb.njit(cache=True)
+def _hold(
+    settings: np.ndarray,
+    instant: np.ndarray,
+    has_value: np.ndarray,
+    window_start: np.int64,
+    window_end: np.int64,
+    held: np.ndarray,
+) -> bool:
+    """Write into ``held`` the microseconds each of one group's events, ``settings`` (event
+    positions in (timestamp, event_id) order), holds the gauge inside the window: from
+    the setting (or the window start) to the group's next setting (or the window end);
+    0 for an event that sets nothing. True if two settings share an instant."""
+    next_setting = np.int64(0)
+    has_next = False
+    tied = False
+    for j in range(settings.shape[0] - 1, -1, -1):
+        i = settings[j]
+        if not has_value[i]:
+            continue
+        if has_next and next_setting == instant[i]:
+            tied = True
+        end = window_end
+        if has_next and next_setting < end:
+            end = next_setting
+        held[i] = max(end - max(instant[i], window_start), 0)
+        next_setting = instant[i]
+        has_next = True
+    return tied
+
+
+@nb.njit(cache=True)
 def _held(
     new_group: np.ndarray,
     instant: np.ndarray,
@@ -49,23 +80,16 @@ def _held(
     window_start: np.ndarray,
     window_end: np.ndarray,
 ) -> np.ndarray:
-    """Microseconds each setting holds its group's gauge inside the window, over events
-    sorted by group, then (timestamp, event_id): from the setting (or the window start)
-    to the group's next setting (or the window end); 0 for an event that sets nothing."""
+    """Microseconds each setting holds its group's gauge inside the window (:func:`_hold`),
+    over events sorted by group, then (timestamp, event_id)."""
     held = np.zeros(instant.shape[0], np.int64)
-    next_setting = np.int64(0)
-    has_next = False
-    for i in range(instant.shape[0] - 1, -1, -1):
-        if i == instant.shape[0] - 1 or new_group[i + 1]:
-            has_next = False
-        if not has_value[i]:
-            continue
-        end = window_end[i]
-        if has_next and next_setting < end:
-            end = next_setting
-        held[i] = max(end - max(instant[i], window_start[i]), 0)
-        next_setting = instant[i]
-        has_next = True
+    positions = np.arange(instant.shape[0])
+    first = 0
+    for stop in range(1, instant.shape[0] + 1):
+        if stop == instant.shape[0] or new_group[stop]:
+            settings = positions[first:stop]
+            _hold(settings, instant, has_value, window_start[first], window_end[first], held)
+            first = stop
     return held
 
 
@@ -144,20 +168,9 @@ def _held_by_code(
                     members[k] = members[k - 1]
                     k -= 1
                 members[k] = event
-        next_setting = np.int64(0)
-        has_next = False
-        for j in range(stop - first - 1, -1, -1):
-            i = members[j]
-            if not has_value[i]:
-                continue
-            if has_next and next_setting == instant[i]:
-                tied[group] = True
-            end = window_end[group]
-            if has_next and next_setting < end:
-                end = next_setting
-            held[i] = max(end - max(instant[i], window_start[group]), 0)
-            next_setting = instant[i]
-            has_next = True
+        tied[group] = _hold(
+            members, instant, has_value, window_start[group], window_end[group], held
+        )
     return held, tied.any()
 
 
