@@ -229,7 +229,10 @@ def _measure_shard(
     with timer.stage("aggregate"):
         # Only this shard's customers can own its events: a smaller lookup to match them in.
         periods, billable, lifetimes = (
-            shard.keep(frame.lazy()).collect() for frame in (periods, billable, lifetimes)
+            shard.keep(frame.lazy(), stored=CUSTOMER_BUCKET in frame.columns)
+            .drop(CUSTOMER_BUCKET, strict=False)
+            .collect()
+            for frame in (periods, billable, lifetimes)
         )
         assigned = assign_subscriptions(read, periods, billable, lifetimes)
         windows = billable.filter(pl.col(USAGE_DUE))
@@ -416,6 +419,13 @@ def rate_planned_period(
         event_store.scan(plan.batches, plan.dates) if plan.files else _no_events(catalog).lazy()
     )
     shards = _shard_count(plan.files) if customers is None else 1
+    lookups = (plan.calendar, plan.schedule.billable, plan.lifetimes)
+    if shards > 1:
+        with timer.stage("aggregate"):
+            # Each customer's bucket once, rather than again in every shard.
+            lookups = tuple(
+                frame.with_columns(customer_buckets(frame[CUSTOMER_ID])) for frame in lookups
+            )
     measured = [
         _measure_shard(
             Shard(shard, shards),
@@ -423,9 +433,7 @@ def rate_planned_period(
             only(events),
             opening,
             catalog,
-            plan.calendar,
-            plan.schedule.billable,
-            plan.lifetimes,
+            *lookups,
             bool(plan.files) and event_store.bucketed,
         )
         for shard in range(shards)
