@@ -133,6 +133,8 @@ def test_plan_lines_match_reference(data: st.DataObject) -> None:
     )
     usage = pl.DataFrame(usage_rows, schema=USAGE_SCHEMA, orient="row")
     rated = rate_period(billable, usage, {"p": plan}, PERIOD)
+    keys = rated.select("subscription_id", "charge_position").rows()
+    assert keys == sorted(keys), "lines not sorted by subscription, then charge"
 
     for sub in subscriptions:
         quantities = {meter[2:]: q for s, meter, _, q, _ in usage_rows if s == sub}
