@@ -51,7 +51,7 @@ def latest_by_code(events: pl.DataFrame, name: str) -> pl.DataFrame | None:
     """``subscription_id, quantity, event_count`` of ``latest`` over property ``name``, per
     subscription, for events keyed by an Enum of subscriptions: one pass in their own
     order, with no sort or grouping. None if a subscription's last instant holds two
-    values (their event ids decide: :func:`latest`).
+    values (their event ids decide: :func:`latest`), or if an event has no subscription.
 
     >>> from datetime import UTC, datetime
     >>> at = [datetime(2026, 10, day, tzinfo=UTC) for day in (1, 2, 3)]
@@ -65,6 +65,8 @@ def latest_by_code(events: pl.DataFrame, name: str) -> pl.DataFrame | None:
     [('s1', Decimal('0.000000'), 1), ('s2', Decimal('5.000000'), 3)]
     """
     subscriptions = events[SUBSCRIPTION_ID]
+    if subscriptions.null_count():
+        return None  # events of no subscription: only the grouped way has a group for them
     values = events[name].cast(QUANTITY)
     groups = subscriptions.to_physical().cast(pl.UInt32)
     last, member, count, tied = _last_by_code(
