@@ -36,6 +36,7 @@ from rating.models.graduated import price as graduated_price
 from rating.models.per_unit import PerUnitSpec
 from rating.models.per_unit import price as per_unit_price
 from rating.running import EVENT_AMOUNT, running_graduated
+from schemas.catalog import Aggregation, Meter
 from schemas.types import QUANTITY
 
 ROWS = 1_000_000
@@ -122,6 +123,24 @@ def test_aggregate_usage(benchmark, generated, rated_events):
     windows = billable_subscriptions(contracts.subscriptions, contracts.customers, period)
     usage = benchmark(lambda: aggregate_usage(rated_events.lazy(), meters, windows).collect())
     assert int(usage["event_count"].sum()) == rated_events.height
+
+
+@pytest.mark.benchmark(group="aggregate")
+@pytest.mark.parametrize("aggregation", [Aggregation.GAUGE, Aggregation.LATEST])
+@pytest.mark.parametrize("keyed_by", ["code", "text"])
+def test_time_based_meter(benchmark, generated, rated_events, aggregation, keyed_by):
+    """A ``gauge`` or ``latest`` meter over the storage events: keyed by the run's Enum of
+    subscriptions (kernels over codes, no sort) or by text (sorted and grouped)."""
+    _, _, contracts, _ = generated
+    windows = billable_subscriptions(
+        contracts.subscriptions, contracts.customers, parse_billing_period(PERIOD)
+    )
+    events = rated_events.filter(pl.col("event_type") == "storage")
+    if keyed_by == "text":
+        events = events.with_columns(pl.col("subscription_id").cast(pl.String))
+    meter = Meter("storage_meter", "storage", aggregation, "gb")
+    usage = benchmark(lambda: aggregate_usage(events.lazy(), [meter], windows).collect())
+    assert int(usage["event_count"].sum()) == events.height
 
 
 @pytest.mark.benchmark(group="ingest")
