@@ -315,7 +315,9 @@ def long_timelines(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bool, dict[st
                 "event_id": f"{subscription}-{n}",
                 "event_type": "storage",
                 "timestamp": lowest + offset * ref.MICROSECOND,
+                **dict.fromkeys(["region", "plan"]),
                 "gb": draw(measured_values(as_float)),
+                **dict.fromkeys(["user", "vm", "action"]),
             }
             for n, offset in enumerate(offsets)
         ]
@@ -326,23 +328,12 @@ def long_timelines(draw: st.DrawFn) -> tuple[list[dict[str, Any]], bool, dict[st
 @given(timelines=long_timelines())
 def test_long_timelines_match_reference(timelines: tuple) -> None:
     events, as_float, spans = timelines
-    frame = pl.DataFrame(
-        events,
-        schema={
-            "subscription_id": pl.String,
-            "event_id": pl.String,
-            "event_type": pl.String,
-            "timestamp": TIMESTAMP,
-            "gb": pl.Float64 if as_float else pl.Int64,
-        },
-        orient="row",
-    )
     meters = [
         Meter("level", "storage", Aggregation.GAUGE, "gb"),
         Meter("last", "storage", Aggregation.LATEST, "gb"),
     ]
     expected = ref.aggregate_usage(events, meters, spans)
-    assert as_usage(run_aggregation(frame, meters, spans)) == expected
+    assert as_usage(run_aggregation(events_frame(events, as_float), meters, spans)) == expected
 
 
 @given(scenario=scenarios(), meters=meter_sets(), data=st.data())
