@@ -4,7 +4,9 @@ One generated month (with retries and malformed rows) is ingested and billed
 twice by the ``meter`` command in separate processes: once as generated with
 Polars and Numba on one thread, once shuffled and re-split into a different
 number of files on every core. Every rated charge, invoice line and invoice
-total must be identical.
+total must be identical. Twice over: with the generator's own catalog, and with
+the benchmark's, where every aggregation the generated events can feed and every
+charge model is active.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from jobs.generate import generate
 
 METER = str(Path(sys.executable).parent / "meter")
+ALL_MODELS = Path(__file__).resolve().parents[2] / "benchmarks" / "all_models_catalog.yaml"
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +41,12 @@ LINES = (
 )
 
 
-def run(data: Path, work: Path, sources: list[Path], threads: str | None) -> Path:
+def run(data: Path, catalog: Path, work: Path, sources: list[Path], threads: str | None) -> Path:
     env = {"PATH": str(Path(sys.executable).parent), "HOME": "/tmp"}
     if threads is not None:
         env |= {"POLARS_MAX_THREADS": threads, "NUMBA_NUM_THREADS": threads}
     db = work / "out.duckdb"
-    common = ["--catalog", str(data / "catalog.yaml"), "--customers", str(data / "customers.csv")]
+    common = ["--catalog", str(catalog), "--customers", str(data / "customers.csv")]
     common += ["--db", str(db), "--store", str(work / "store")]
     bill = ["bill", "--period", "2026-10", "--subscriptions", str(data / "subscriptions.csv")]
     steps = [["ingest", *common, *map(str, sources)], [*bill, *common]]
@@ -60,7 +63,8 @@ def read(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_order_split_and_threads_do_not_change_any_amount(tmp_path: Path):
+@pytest.mark.parametrize("all_models", [False, True], ids=["sample catalog", "every model"])
+def test_order_split_and_threads_do_not_change_any_amount(tmp_path: Path, all_models: bool):
     data = generate(
         tmp_path / "data",
         40_000,
@@ -79,11 +83,17 @@ def test_order_split_and_threads_do_not_change_any_amount(tmp_path: Path):
         split.append(shuffled_dir / f"part-{index:02d}.parquet")
         part.write_parquet(split[-1])
 
-    one_thread = run(data.out_dir, tmp_path / "a", data.event_files, threads="1")
-    every_core = run(data.out_dir, tmp_path / "b", split, threads=None)
+    catalog = ALL_MODELS if all_models else data.out_dir / "catalog.yaml"
+    one_thread = run(data.out_dir, catalog, tmp_path / "a", data.event_files, threads="1")
+    every_core = run(data.out_dir, catalog, tmp_path / "b", split, threads=None)
 
     rated = read(one_thread, RATED)
     assert len(rated) > 100
+    if all_models:  # the time-based kernels had levels to weigh
+        measured = "SELECT count(*) FROM rated_charges WHERE meter_code = ? AND quantity > 0"
+        with duckdb.connect(str(one_thread), read_only=True) as con:
+            for meter in ("storage_level", "storage_last", "api_regions"):
+                assert con.execute(measured, [meter]).fetchone()[0] > 10, meter
     assert rated == read(every_core, RATED)
     assert read(one_thread, LINES) == read(every_core, LINES)
     assert read(one_thread, INVOICES) == read(every_core, INVOICES)
