@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.kernels import kernel_input, microseconds
+from aggregation.kernels import codes, kernel_input, microseconds
 from aggregation.windows import (
     PERIOD_MICROSECONDS,
     SUBSCRIPTION_ID,
@@ -192,8 +192,9 @@ def value_times(
     """
     if list(partition) == [SUBSCRIPTION_ID] and isinstance(events.schema[SUBSCRIPTION_ID], pl.Enum):
         subscriptions = events[SUBSCRIPTION_ID]
-        code = kernel_input(subscriptions.to_physical().cast(pl.UInt32))
+        # First: it raises for events of no subscription, which have no code.
         by_code = windows_by_code(windows, subscriptions)
+        code = codes(subscriptions)
         values = events.select(value).to_series()
         held, tied = _held_by_code(
             code,

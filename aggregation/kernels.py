@@ -24,3 +24,10 @@ def microseconds(instants: pl.Series) -> np.ndarray:
     """UTC instants as whole microseconds since the epoch (a null as 0: the caller passes
     which values are there)."""
     return kernel_input(instants.dt.epoch("us").fill_null(0))
+
+
+def codes(values: pl.Series) -> np.ndarray:
+    """An Enum column's codes (each value's place in the Enum) as read-only 32-bit
+    integers: one width whatever the Enum's size (Polars stores small ones in 8 or 16
+    bits), so each kernel over codes compiles once. ``values`` has no nulls."""
+    return kernel_input(values.to_physical().cast(pl.UInt32))

@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.kernels import kernel_input, microseconds
+from aggregation.kernels import codes, kernel_input, microseconds
 from aggregation.windows import SUBSCRIPTION_ID
 from schemas.events import EVENT_ID, TIMESTAMP_COLUMN
 from schemas.types import QUANTITY
@@ -68,12 +68,12 @@ def latest_by_code(events: pl.DataFrame, name: str) -> pl.DataFrame | None:
     if subscriptions.null_count():
         return None  # events of no subscription: only the grouped way has a group for them
     values = events[name].cast(QUANTITY)
-    groups = subscriptions.to_physical().cast(pl.UInt32)
+    code = codes(subscriptions)
     last, member, count, tied = _last_by_code(
-        kernel_input(groups),
+        code,
         microseconds(events[TIMESTAMP_COLUMN]),
         kernel_input(values.is_not_null()),
-        int(groups.max() or 0) + 1,
+        int(code.max()) + 1 if code.size else 1,
     )
     if tied:
         return None
