@@ -28,11 +28,14 @@ import polars as pl
 
 from aggregation.kernels import codes, kernel_input, microseconds
 from aggregation.windows import (
+    CODE,
     PERIOD_MICROSECONDS,
     SUBSCRIPTION_ID,
     WINDOW_END,
     WINDOW_START,
-    windows_by_code,
+    check_windows,
+    missing_window,
+    window_bounds,
     with_windows,
 )
 from schemas.events import EVENT_ID, TIMESTAMP_COLUMN
@@ -181,34 +184,93 @@ def value_times(
     partition: Sequence[str],
     name: str,
 ) -> pl.DataFrame:
-    """``events`` with column ``name`` (as :func:`with_value_times`) and the period's length
-    (``PERIOD_MICROSECONDS``), in any order, from the subscriptions' ``windows``.
-
-    Events keyed by the Enum of the run's subscriptions and grouped by subscription
-    alone are measured in their own order: a counting sort by the subscription's code
-    and windows read by that code, with no sort or join of the events (a third of the
-    time). Two settings of a subscription at one instant need their event ids to be
-    ordered, and such events, like groups within a subscription, take the sorted way.
-    """
-    if list(partition) == [SUBSCRIPTION_ID] and isinstance(events.schema[SUBSCRIPTION_ID], pl.Enum):
-        subscriptions = events[SUBSCRIPTION_ID]
-        # First: it raises for events of no subscription, which have no code.
-        by_code = windows_by_code(windows, subscriptions)
-        code = codes(subscriptions)
-        values = events.select(value).to_series()
-        held, tied = _held_by_code(
-            code,
-            microseconds(events[TIMESTAMP_COLUMN]),
-            kernel_input(values.is_not_null()),
-            kernel_input(by_code.start),
-            kernel_input(by_code.end),
-        )
-        if not tied:
-            return events.with_columns(
-                (values * pl.Series(held).cast(WHOLE)).alias(name),
-                pl.Series(PERIOD_MICROSECONDS, by_code.period[code]),
-            )
+    """``events`` (any order) with column ``name``, as :func:`with_value_times`, and the
+    period's length (``PERIOD_MICROSECONDS``) from the subscriptions' ``windows``."""
     return with_value_times(with_windows(events.lazy(), windows).collect(), value, partition, name)
+
+
+VALUE_TIME, CARRIED = "_value_time", "_carried"
+
+
+def usage_by_code(
+    events: pl.DataFrame, opening: pl.DataFrame | None, windows: pl.DataFrame, value: str
+) -> pl.DataFrame | None:
+    """``subscription_id`` (text), ``quantity`` and ``event_count`` of the gauge of each
+    subscription with ``events`` or ``opening`` events, for events keyed by the Enum of
+    the run's subscriptions and grouped by subscription alone; None when two settings of
+    a subscription share an instant, which only their event ids order (take the sorted
+    way, :func:`value_times`, then).
+
+    ``opening`` holds the settings carried in from before the window
+    (``aggregation.usage.opening_events``), keyed by text, with ``timestamp`` and
+    ``value``; they are not counted. Events are measured in their own order: a counting
+    sort by the subscription's code, windows read by that code, no sort or join of the
+    events. The opening events find their codes, and the windows theirs, by a join to the
+    Enum's categories as text: casting text to the Enum sends its dtype (one category
+    per subscription) through Python, 10 ms a time.
+    """
+    subscriptions = events[SUBSCRIPTION_ID]
+    if subscriptions.null_count():
+        raise missing_window(None, "usage events")
+    categories = events.schema[SUBSCRIPTION_ID].categories
+    code_of = pl.DataFrame(
+        {SUBSCRIPTION_ID: categories, CODE: pl.int_range(categories.len(), eager=True)},
+        schema_overrides={CODE: pl.UInt32},
+    )
+    opening = (
+        events.select(pl.col(SUBSCRIPTION_ID).cast(pl.String), TIMESTAMP_COLUMN, value).clear()
+        if opening is None
+        else opening.select(SUBSCRIPTION_ID, TIMESTAMP_COLUMN, value)
+    )
+    opened = opening.join(code_of, on=SUBSCRIPTION_ID, how="left")
+    unknown = opened.filter(pl.col(CODE).is_null())
+    if unknown.height:
+        raise missing_window(unknown[SUBSCRIPTION_ID].min(), "earlier events")
+    bounds = code_of.join(
+        check_windows(windows).select(SUBSCRIPTION_ID, *window_bounds()),
+        on=SUBSCRIPTION_ID,
+        how="left",
+        maintain_order="left",
+    )
+    code = np.concatenate([codes(subscriptions), kernel_input(opened[CODE])])
+    values = pl.concat([frame.get_column(value).cast(QUANTITY) for frame in (events, opened)])
+    has_window = kernel_input(bounds[WINDOW_END].is_not_null())
+    if not has_window[code].all():
+        missing = bounds.filter(pl.col(WINDOW_END).is_null())[CODE].to_numpy()
+        present = missing[np.isin(missing, code)]
+        raise missing_window(categories[int(present.min())], "usage events")
+    held, tied = _held_by_code(
+        kernel_input(code),
+        np.concatenate(
+            [microseconds(events[TIMESTAMP_COLUMN]), microseconds(opened[TIMESTAMP_COLUMN])]
+        ),
+        kernel_input(values.is_not_null()),
+        microseconds(bounds[WINDOW_START]),
+        microseconds(bounds[WINDOW_END]),
+    )
+    if tied:
+        return None
+    carried = np.zeros(code.shape[0], np.bool_)
+    carried[events.height :] = True
+    measured = (
+        pl.DataFrame(
+            {
+                CODE: code,
+                VALUE_TIME: values * pl.Series(held).cast(WHOLE),
+                PERIOD_MICROSECONDS: bounds[PERIOD_MICROSECONDS].to_numpy()[code],
+                CARRIED: carried,
+            }
+        )
+        .group_by(CODE)
+        .agg(
+            # Never null, as every aggregation's quantity (aggregation.usage).
+            quantity(pl.col(VALUE_TIME)).fill_null(pl.lit(0, dtype=QUANTITY)).alias("quantity"),
+            (~pl.col(CARRIED)).sum().cast(pl.Int64).alias("event_count"),
+        )
+    )
+    return measured.select(
+        categories.gather(measured[CODE]).alias(SUBSCRIPTION_ID), "quantity", "event_count"
+    )
 
 
 def quantity(value_times: pl.Expr) -> pl.Expr:

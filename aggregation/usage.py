@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from aggregation import duration, gauge, latest
-from aggregation.windows import check_windows, with_windows
+from aggregation.windows import check_windows, missing_window, with_windows
 from schemas.catalog import Aggregation, Meter
 from schemas.events import EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
 from schemas.tables import TRANSACTION_SCHEMA
@@ -192,6 +192,9 @@ def meter_usage(
     kept = meter_events(events, meter)
     count = pl.len()
     if meter.aggregation.needs_window:
+        by_code = _gauge_by_code(kept, meter, keys, windows, earlier)
+        if by_code is not None:
+            return _as_usage(by_code.lazy(), meter)
         if earlier is not None:
             schema = kept.collect_schema()
             opening = _of_subscriptions(
@@ -219,6 +222,31 @@ def meter_usage(
     )
 
 
+def _gauge_by_code(
+    kept: pl.LazyFrame,
+    meter: Meter,
+    keys: list[str],
+    windows: pl.DataFrame,
+    earlier: pl.LazyFrame | None,
+) -> pl.DataFrame | None:
+    """A gauge grouped by subscription alone, of events keyed by the run's Enum, measured
+    by subscription code (:func:`aggregation.gauge.usage_by_code`); None if it does not
+    apply or two settings tie."""
+    if meter.aggregation is not Aggregation.GAUGE or keys != [SUBSCRIPTION_ID]:
+        return None
+    if not isinstance(kept.collect_schema()[SUBSCRIPTION_ID], pl.Enum):
+        return None
+    name = meter.property_name or ""
+    opening = (
+        None
+        if earlier is None
+        else opening_events(earlier, meter)
+        .select(pl.col(SUBSCRIPTION_ID).cast(pl.String), TIMESTAMP_COLUMN, name)
+        .collect()
+    )
+    return gauge.usage_by_code(kept.collect(), opening, windows, name)
+
+
 def _latest(kept: pl.LazyFrame, meter: Meter, keys: list[str]) -> pl.LazyFrame:
     """``quantity, event_count`` per group for ``latest``: by subscription code in one pass
     where the events allow it, else grouped and ordered."""
@@ -238,10 +266,7 @@ def _of_subscriptions(opening: pl.LazyFrame, subscription: pl.DataType) -> pl.La
     known = pl.col(SUBSCRIPTION_ID).is_in(subscription.categories.implode())
     unknown = opening.filter(~known).select(SUBSCRIPTION_ID).head(1).collect()
     if unknown.height:
-        raise ValueError(
-            f"windows: no row for subscription {unknown.item()}, which has earlier events; "
-            "pass the window of every subscription the events were assigned to"
-        )
+        raise missing_window(unknown.item(), "earlier events")
     return opening.with_columns(pl.col(SUBSCRIPTION_ID).cast(subscription))
 
 

@@ -10,9 +10,6 @@ working columns (:data:`WINDOW_START`, :data:`WINDOW_END`,
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
 import polars as pl
 
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
@@ -70,19 +67,26 @@ def check_windows(windows: pl.DataFrame) -> pl.DataFrame:
     return windows.select(list(WINDOW_SCHEMA))
 
 
+def missing_window(subscription: object, having: str) -> ValueError:
+    """The error for events (``having``: "usage events", "earlier events") of a
+    subscription without a window: its time-based quantity would be unknown."""
+    return ValueError(
+        f"windows: no row for subscription {subscription}, which has {having}; "
+        "pass the window of every subscription the events were assigned to"
+    )
+
+
 def _require_window(bounds: pl.Series) -> pl.Series:
     """The window ends, or an error naming a subscription whose events have no window."""
     ends = bounds.struct.field(WINDOW_END)
     if ends.null_count():
-        subscription = bounds.struct.field(SUBSCRIPTION_ID).filter(ends.is_null())[0]
-        raise ValueError(
-            f"windows: no row for subscription {subscription}, which has usage events; "
-            "pass the window of every subscription the events were assigned to"
+        raise missing_window(
+            bounds.struct.field(SUBSCRIPTION_ID).filter(ends.is_null())[0], "usage events"
         )
     return ends
 
 
-def _bounds() -> list[pl.Expr]:
+def window_bounds() -> list[pl.Expr]:
     """A window's start and end, and its period's length in microseconds."""
     return [
         pl.max_horizontal(PERIOD_START, ACTIVE_START).alias(WINDOW_START),
@@ -100,7 +104,7 @@ def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
     when the frame is collected: its time-based quantity would otherwise be
     unknown, and billing it as zero would be silent.
     """
-    bounds = check_windows(windows).lazy().select(SUBSCRIPTION_ID, *_bounds())
+    bounds = check_windows(windows).lazy().select(SUBSCRIPTION_ID, *window_bounds())
     subscription = events.collect_schema()[SUBSCRIPTION_ID]
     if isinstance(subscription, pl.Enum):
         # Events keyed by the Enum of the run's subscriptions: join on it, not on text.
@@ -114,61 +118,3 @@ def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
         .map_batches(_require_window, return_dtype=TIMESTAMP, is_elementwise=True)
         .alias(WINDOW_END)
     )
-
-
-class WindowsByCode(NamedTuple):
-    """The windows of an Enum's subscriptions, indexed by each subscription's code (its
-    position in the Enum): what a kernel over the events' codes reads instead of a join.
-
-    Microseconds, up to the highest code with events (0 for a code without events)."""
-
-    start: np.ndarray
-    end: np.ndarray
-    period: np.ndarray
-
-
-def windows_by_code(windows: pl.DataFrame, subscriptions: pl.Series) -> WindowsByCode:
-    """The windows of the subscriptions in ``subscriptions`` (an Enum column of events), by
-    code; raise ``ValueError`` naming a subscription that has events and no window.
-
-    >>> from datetime import UTC, datetime
-    >>> start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 2, tzinfo=UTC)
-    >>> frame = pl.DataFrame([("s2", start, end, start, end)], schema=WINDOW_SCHEMA,
-    ...     orient="row")
-    >>> events = pl.Series(["s2", "s2"], dtype=pl.Enum(["s1", "s2"]))
-    >>> by_code = windows_by_code(frame, events)
-    >>> (by_code.end - by_code.start).tolist(), by_code.period.tolist()  # s1 has no events
-    ([0, 86400000000], [1, 86400000000])
-    >>> windows_by_code(frame, pl.Series(["s1"], dtype=pl.Enum(["s1", "s2"])))  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: windows: no row for subscription s1, which has usage events; ...
-    """
-    # The subscriptions present, as text beside their codes, joined to the windows: this
-    # keeps the Enum in Rust, where casting the windows to it sends its dtype (one
-    # category per subscription) through Python.
-    present = subscriptions.unique().alias(SUBSCRIPTION_ID).to_frame()
-    bounds = present.select(
-        pl.col(SUBSCRIPTION_ID).to_physical().cast(pl.Int64).alias(CODE),
-        pl.col(SUBSCRIPTION_ID).cast(pl.String),
-    ).join(
-        check_windows(windows)
-        .select(SUBSCRIPTION_ID, *_bounds())
-        .with_columns(pl.col(WINDOW_START, WINDOW_END).dt.epoch("us")),
-        on=SUBSCRIPTION_ID,
-        how="left",
-    )
-    unknown = bounds.filter(pl.col(WINDOW_END).is_null())
-    if unknown.height:
-        raise ValueError(
-            f"windows: no row for subscription {unknown[SUBSCRIPTION_ID].min()}, which has "
-            "usage events; pass the window of every subscription the events were assigned to"
-        )
-    size = int(bounds[CODE].max() or 0) + 1
-    at = bounds[CODE].to_numpy()
-    by_code = WindowsByCode(
-        np.zeros(size, np.int64), np.zeros(size, np.int64), np.ones(size, np.int64)
-    )
-    for array, name in zip(by_code, (WINDOW_START, WINDOW_END, PERIOD_MICROSECONDS), strict=True):
-        array[at] = bounds[name].to_numpy()
-    return by_code

@@ -4,6 +4,7 @@ events of no subscription get the answer the grouped way gives them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import polars as pl
 import pytest
@@ -44,3 +45,63 @@ def test_gauge_of_events_without_a_subscription_is_an_error(subscription: pl.Dat
     meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
     with pytest.raises(ValueError, match="no row for subscription None"):
         aggregate_usage(_events(subscription), [meter], WINDOWS).collect()
+
+
+def _settings(subscription: str, *, day: int) -> pl.LazyFrame:
+    return pl.LazyFrame(
+        {
+            "subscription_id": [subscription],
+            "event_id": [f"{subscription}-{day}"],
+            "event_type": ["seats"],
+            "timestamp": [START.replace(day=day)],
+            "seats": [3],
+        },
+        schema_overrides={"timestamp": TIMESTAMP, "seats": QUANTITY},
+    )
+
+
+@pytest.mark.parametrize("keyed", [pl.String(), pl.Enum(["s1", "s2"])], ids=["text", "code"])
+def test_gauge_of_a_subscription_without_a_window_names_it(keyed: pl.DataType) -> None:
+    """s2 is one of the run's subscriptions but has no window: its events cannot be
+    measured, whether they fall in the period or carry in from before it."""
+    meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
+    events = pl.concat([_settings("s1", day=2), _settings("s2", day=3)])
+    with pytest.raises(ValueError, match="no row for subscription s2, which has usage events"):
+        aggregate_usage(
+            events.with_columns(pl.col("subscription_id").cast(keyed)), [meter], WINDOWS
+        ).collect()
+    earlier = _settings("s2", day=1).with_columns(pl.col("timestamp").dt.offset_by("-1mo"))
+    with pytest.raises(ValueError, match="no row for subscription s2"):
+        aggregate_usage(
+            _settings("s1", day=2).with_columns(pl.col("subscription_id").cast(keyed)),
+            [meter],
+            WINDOWS,
+            earlier,
+        ).collect()
+
+
+def test_gauge_carried_in_for_a_subscription_outside_the_run_is_an_error() -> None:
+    """Earlier settings of a subscription the run's Enum does not hold."""
+    meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
+    events = _settings("s1", day=2).with_columns(pl.col("subscription_id").cast(pl.Enum(["s1"])))
+    earlier = _settings("s7", day=1).with_columns(pl.col("timestamp").dt.offset_by("-1mo"))
+    with pytest.raises(ValueError, match="no row for subscription s7, which has earlier events"):
+        aggregate_usage(events, [meter], WINDOWS, earlier).collect()
+
+
+def test_gauge_by_code_carries_the_earlier_setting_in() -> None:
+    """3 seats set in September hold until 8 are set on 11 October: 3 for 10 of October's
+    31 days and 8 for 21, the same keyed by code as by text; only October's setting is
+    counted."""
+    meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
+    earlier = _settings("s1", day=1).with_columns(pl.col("timestamp").dt.offset_by("-1mo"))
+    raised = _settings("s1", day=11).with_columns(pl.lit(8, dtype=QUANTITY).alias("seats"))
+    usage = {
+        name: aggregate_usage(
+            raised.with_columns(pl.col("subscription_id").cast(keyed)), [meter], WINDOWS, earlier
+        ).collect()
+        for name, keyed in (("text", pl.String()), ("code", pl.Enum(["s0", "s1"])))
+    }
+    assert_frame_equal(usage["code"], usage["text"])
+    # 3 for 10 days, 8 for 21 days, over 31: (30 + 168) / 31 = 6.387097 (half to even).
+    assert usage["code"].select("quantity", "event_count").row(0) == (Decimal("6.387097"), 1)

@@ -97,8 +97,7 @@ def _by_code(subscriptions: int, chunks: int) -> None:
         [(i, START, END, START, END) for i in ids], schema=WINDOW_SCHEMA, orient="row"
     )
     events = pl.concat(parts, rechunk=False)
-    value = pl.col("gb").cast(QUANTITY)
-    gauge.value_times(events, windows, value, ["subscription_id"], "v")
+    gauge.usage_by_code(events, None, windows, "gb")
     latest.latest_by_code(events, "gb")
 
 
