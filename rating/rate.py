@@ -20,6 +20,7 @@ The loops run over plans and charges (tens), never over events or subscriptions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 
 import polars as pl
@@ -43,6 +44,19 @@ from schemas.types import AMOUNT, QUANTITY
 
 SUBSCRIPTION_KEYS = ("subscription_id", "customer_id", "plan_code", "period_start", "period_end")
 RATED_COLUMNS = [name for name in RATED_CHARGE_SCHEMA if name not in ("run_id", "billing_period")]
+CHARGE_COLUMNS = (
+    "plan_code",
+    "charge_code",
+    "charge_name",
+    "charge_position",
+    "charge_model",
+    "meter_code",
+    "currency",
+)
+"""The columns every line of one charge shares: kept once per part (:class:`LinePart`),
+not once per line, until the lines are sorted."""
+LINE_COLUMNS = [name for name in RATED_COLUMNS if name not in (*CHARGE_COLUMNS, ADJUSTED_PERIOD)]
+"""The columns that differ between the lines of one charge."""
 NO_DIMENSIONS = "{}"
 DISCOUNT = "discount"
 COUPON = "coupon"
@@ -61,7 +75,6 @@ def _usage_quantities(
 ) -> pl.LazyFrame:
     metered = usage.filter(pl.col("meter_code") == charge.meter).drop("meter_code")
     return subscriptions.join(metered, on="subscription_id", how="left").with_columns(
-        pl.lit(charge.meter).alias("meter_code"),
         pl.col("dimensions").fill_null(NO_DIMENSIONS),
         pl.col("quantity").fill_null(_zero_quantity()),
         pl.col("event_count").fill_null(0),
@@ -71,7 +84,6 @@ def _usage_quantities(
 def _fee_quantities(fees: pl.LazyFrame, plan: Plan, charge: Charge) -> pl.LazyFrame:
     mine = (pl.col("plan_code") == plan.code) & (pl.col("charge_code") == charge.code)
     return fees.filter(mine).with_columns(
-        pl.lit(None, dtype=pl.String).alias("meter_code"),
         pl.lit(NO_DIMENSIONS).alias("dimensions"),
         pl.col("item_quantity").cast(QUANTITY).alias("quantity"),
         pl.lit(0, dtype=pl.Int64).alias("event_count"),
@@ -94,24 +106,48 @@ def _priced_quantity(charge: Charge) -> pl.Expr:
     return (quantity - free).clip(lower_bound=_zero_quantity())
 
 
+@dataclass(frozen=True)
+class LinePart:
+    """The lines of one charge of a plan (or of its minimum, a discount, a coupon, the
+    commitment): what they share, once, and ``rows`` in ``LINE_COLUMNS``."""
+
+    plan: Plan
+    position: int
+    code: str
+    name: str
+    model: str
+    meter: str | None
+    rows: pl.LazyFrame
+
+    @property
+    def charge(self) -> str:
+        """The code of the charge the lines belong to (a minimum's: its charge's)."""
+        return self.code.removesuffix(MINIMUM_SUFFIX)
+
+
+MINIMUM_SUFFIX = ":minimum"
+
+
 def _line(
-    rows: pl.LazyFrame, plan: Plan, position: int, code: str, name: str, model: str
-) -> pl.LazyFrame:
-    """Complete ``rows`` (keys, quantity, amount_exact, ...) into ``RATED_COLUMNS``."""
+    rows: pl.LazyFrame,
+    plan: Plan,
+    position: int,
+    code: str,
+    name: str,
+    model: str,
+    meter: str | None = None,
+) -> LinePart:
+    """Complete ``rows`` (keys, quantity, amount_exact, ...) into a part's lines."""
     names = rows.collect_schema().names()
-    return rows.with_columns(
+    lines = rows.with_columns(
         *(
             pl.lit(None, dtype=RATED_CHARGE_SCHEMA[column]).alias(column)
-            for column in ("prorated_days", "period_days", ADJUSTED_PERIOD)
+            for column in ("prorated_days", "period_days")
             if column not in names
         ),
-        pl.lit(code).alias("charge_code"),
-        pl.lit(name).alias("charge_name"),
-        pl.lit(position, dtype=pl.Int32).alias("charge_position"),
-        pl.lit(model).alias("charge_model"),
         round_to_minor(pl.col("amount_exact"), plan.currency).alias("amount"),
-        pl.lit(plan.currency).alias("currency"),
-    ).select(RATED_COLUMNS)
+    ).select(LINE_COLUMNS)
+    return LinePart(plan, position, code, name, model, meter, lines)
 
 
 def _adjustment(
@@ -127,7 +163,6 @@ def _adjustment(
 def _one_unit() -> list[pl.Expr]:
     """Columns of a line that prices no meter: one unit, no dimensions, no tiers."""
     return [
-        pl.lit(None, dtype=pl.String).alias("meter_code"),
         pl.lit(NO_DIMENSIONS).alias("dimensions"),
         pl.lit(1, dtype=QUANTITY).alias("quantity"),
         pl.lit(0, dtype=pl.Int64).alias("event_count"),
@@ -143,8 +178,8 @@ def rate_charge(
     plan: Plan,
     position: int,
     charge: Charge,
-) -> pl.LazyFrame:
-    """Rated rows of one charge-model charge, in ``RATED_COLUMNS``.
+) -> LinePart:
+    """Rated lines of one charge-model charge.
 
     Usage is rated per plan period of ``subscriptions``; a fee once per row of
     ``fees`` (``FEE_PERIOD_SCHEMA``), prorated when the row covers part of its period.
@@ -162,14 +197,13 @@ def rate_charge(
             )
         )
         rows = subscriptions.join(fees, on="subscription_id", how="left").with_columns(
-            pl.lit(charge.meter).alias("meter_code"),
             pl.col("dimensions").fill_null(NO_DIMENSIONS),
             pl.col("quantity").fill_null(_zero_quantity()),
             pl.col("event_count").fill_null(0),
             pl.col("amount_exact").fill_null(pl.lit(0, dtype=AMOUNT)),
             pl.lit(None, dtype=TIER_BREAKDOWN).alias("tier_breakdown"),
         )
-        return _line(rows, plan, position, charge.code, charge.name, charge.model)
+        return _line(rows, plan, position, charge.code, charge.name, charge.model, charge.meter)
     priced = _priced_quantity(charge)
     breakdown = charge.breakdown(priced)
     no_breakdown = pl.lit(None, dtype=TIER_BREAKDOWN) if breakdown is None else breakdown
@@ -178,7 +212,7 @@ def rate_charge(
             charge.price(priced).cast(AMOUNT).alias("amount_exact"),
             no_breakdown.alias("tier_breakdown"),
         )
-        return _line(rows, plan, position, charge.code, charge.name, charge.model)
+        return _line(rows, plan, position, charge.code, charge.name, charge.model, charge.meter)
     prorated = _prorated(plan, charge)
     rows = _fee_quantities(fees, plan, charge).with_columns(
         pl.when(prorated)
@@ -226,8 +260,8 @@ def rate_formula(
     plan: Plan,
     position: int,
     charge: Charge,
-) -> pl.LazyFrame:
-    """One rated row per subscription for a formula charge, in ``RATED_COLUMNS``."""
+) -> LinePart:
+    """One rated line per subscription for a formula charge."""
     rows = _reference_columns(subscriptions, usage, rated, charge).with_columns(
         *_one_unit(),
         charge.spec.to_expr(
@@ -356,8 +390,8 @@ def rate_plan(
     period_first_day: date,
     coupons: pl.DataFrame | None = None,
     coupon_discounts: Mapping[str, Discount] | None = None,
-) -> list[pl.LazyFrame]:
-    """Every rated row of one plan's subscriptions, as lazy parts in invoice order.
+) -> list[LinePart]:
+    """Every rated line of one plan's subscriptions, as parts in invoice order.
 
     Usage charges, formulas, charge minimums and the plan's commitment belong to
     the plan period and are rated where it closes (``usage_due``); fees per fee
@@ -367,28 +401,34 @@ def rate_plan(
     coupon_discounts = coupon_discounts or {}
     everyone = _subscriptions_of(billable, plan)
     subscriptions = everyone.filter(pl.col(USAGE_DUE))
-    rated: dict[str, pl.LazyFrame] = {}
     positions = {charge.code: position for position, charge in enumerate(plan.charges)}
-    for charge in plan.charges:
-        if charge.is_formula:
-            continue
-        rated[charge.code] = rate_charge(
-            subscriptions, usage, transactions, fees, plan, positions[charge.code], charge
-        )
+    priced = [
+        rate_charge(subscriptions, usage, transactions, fees, plan, positions[charge.code], charge)
+        for charge in plan.charges
+        if not charge.is_formula
+    ]
     # Formulas, minimums, discounts and the commitment read the charges' lines: computed
     # once here (in parallel), rather than again inside every part that reads them.
-    done = _computed(list(rated.values()))
-    rated = {code: lines.lazy() for code, lines in zip(rated, done, strict=True)}
+    done = _computed([part.rows for part in priced])
+    rated = {
+        part.code: replace(part, rows=lines.lazy())
+        for part, lines in zip(priced, done, strict=True)
+    }
     for charge in plan.formula_order():
         rated[charge.code] = rate_formula(
-            subscriptions, usage, rated, plan, positions[charge.code], charge
+            subscriptions,
+            usage,
+            {code: part.rows for code, part in rated.items()},
+            plan,
+            positions[charge.code],
+            charge,
         )
     parts = [rated[charge.code] for charge in plan.charges]
     for charge in plan.charges:
         if charge.minimum is None:
             continue
         shares = _minimum_shares(subscriptions, plan)
-        shortfall = true_up_lines(rated[charge.code], charge.minimum, plan.currency, shares)
+        shortfall = true_up_lines(rated[charge.code].rows, charge.minimum, plan.currency, shares)
         rows = _adjustment(subscriptions, shortfall, plan, positions[charge.code], charge.code)
         rows = _with_share_days(rows, shares is not None)
         parts.append(
@@ -396,7 +436,7 @@ def rate_plan(
                 rows,
                 plan,
                 positions[charge.code],
-                f"{charge.code}:minimum",
+                f"{charge.code}{MINIMUM_SUFFIX}",
                 f"{charge.name} (minimum)",
                 "minimum_true_up",
             )
@@ -407,11 +447,7 @@ def rate_plan(
             continue
         # Discounts stack additively: each sees the charges and their true-ups, never
         # another discount.
-        lines = (
-            pl.concat(parts, how="vertical")
-            .filter(pl.col("charge_model") != DISCOUNT)
-            .select("subscription_id", pl.col("charge_code").str.replace(":minimum$", ""), "amount")
-        )
+        lines = _charged_amounts([part for part in parts if part.model != DISCOUNT])
         off = discount_lines(lines, discount, plan.currency)
         rows = _adjustment(everyone, off, plan, position, discount.code)
         parts.append(
@@ -429,18 +465,17 @@ def rate_plan(
         coupon = coupon_discounts[code]
         redeemers = coupons.filter(pl.col("coupon_code") == code).select("subscription_id")
         # Coupons stack like discounts: each sees the charges and their true-ups only.
-        lines = (
-            pl.concat(parts, how="vertical")
-            .filter(~pl.col("charge_model").is_in([DISCOUNT, COUPON]))
-            .join(redeemers.lazy(), on="subscription_id", how="semi")
-            .select("subscription_id", pl.col("charge_code").str.replace(":minimum$", ""), "amount")
-        )
+        lines = _charged_amounts(
+            [part for part in parts if part.model not in (DISCOUNT, COUPON)]
+        ).join(redeemers.lazy(), on="subscription_id", how="semi")
         off = discount_lines(lines, coupon, plan.currency)
         rows = _adjustment(everyone, off, plan, position, code)
         parts.append(_line(rows, plan, position, f"coupon:{code}", f"Coupon {code}", COUPON))
         position += 1
     if plan.minimum_commitment is not None:
-        lines = pl.concat(parts, how="vertical").select("subscription_id", "amount")
+        lines = pl.concat(
+            [part.rows.select("subscription_id", "amount") for part in parts], how="vertical"
+        )
         shares = _minimum_shares(subscriptions, plan)
         shortfall = true_up_lines(lines, plan.minimum_commitment, plan.currency, shares)
         rows = _adjustment(subscriptions, shortfall, plan, position, "minimum_commitment")
@@ -456,6 +491,18 @@ def rate_plan(
             )
         )
     return parts
+
+
+def _charged_amounts(parts: list[LinePart]) -> pl.LazyFrame:
+    """``subscription_id, charge_code, amount`` of the parts' lines, a minimum's under its
+    charge's code: what a discount's targets name."""
+    return pl.concat(
+        [
+            part.rows.select("subscription_id", pl.lit(part.charge).alias("charge_code"), "amount")
+            for part in parts
+        ],
+        how="vertical",
+    )
 
 
 def rate_period(
@@ -481,31 +528,65 @@ def rate_period(
     if fees is None:
         fees = fees_in_full(billable, plans, period_first_day)
     usage_lazy, transactions_lazy, fees_lazy = usage.lazy(), transactions.lazy(), fees.lazy()
-    parts = []
-    for plan_code in sorted(plans):
-        parts.extend(
-            rate_plan(
-                billable,
-                usage_lazy,
-                transactions_lazy,
-                fees_lazy,
-                plans[plan_code],
-                period_first_day,
-                coupons,
-                coupon_discounts,
-            )
+    parts = [
+        part
+        for plan_code in sorted(plans)
+        for part in rate_plan(
+            billable,
+            usage_lazy,
+            transactions_lazy,
+            fees_lazy,
+            plans[plan_code],
+            period_first_day,
+            coupons,
+            coupon_discounts,
         )
+    ]
     if not parts:
         return pl.DataFrame(schema={name: RATED_CHARGE_SCHEMA[name] for name in RATED_COLUMNS})
-    (rated,) = _computed([pl.concat(parts, how="vertical")])
-    # One line per key: the sort makes the order deterministic. Subscriptions sort by their
-    # place in an Enum of the sorted ids, which is cheaper than comparing text, packed with
-    # the charge's position into one integer key (a third cheaper than two keys).
+    numbered = [
+        part.rows.with_columns(pl.lit(number, dtype=pl.UInt32).alias(PART))
+        for number, part in enumerate(parts)
+    ]
+    (lines,) = _computed([pl.concat(numbered, how="vertical")])
+    # One line per key: the sort makes the order deterministic. By subscription: its place
+    # in an Enum of the sorted ids, cheaper than comparing text; then by charge: the rank
+    # of the part's (position, code), packed with the place into one integer key; then
+    # by period and dimension group.
     ids = pl.Enum(billable["subscription_id"].unique().sort())
     place = pl.col("subscription_id").cast(ids).to_physical().cast(pl.UInt64)
-    subscription_and_position = place * 2**32 + pl.col("charge_position").cast(pl.UInt64)
-    rated = rated.rechunk()
-    order = rated.select(
-        pl.arg_sort_by(subscription_and_position, "charge_code", "period_start", "dimensions")
+    ranks = {key: rank for rank, key in enumerate(sorted({(p.position, p.code) for p in parts}))}
+    rank = pl.Series([ranks[(p.position, p.code)] for p in parts], dtype=pl.UInt64)
+    lines = lines.rechunk()
+    order = lines.select(
+        pl.arg_sort_by(
+            place * 2**32 + pl.lit(rank.gather(lines[PART])), "period_start", "dimensions"
+        )
     ).to_series()
-    return rated[order]
+    lines = lines[order]
+    # What a charge's lines share is gathered once they are in order, from one row per
+    # part: a third less to copy than carrying it on every line.
+    shared = _charge_columns(parts)[lines[PART]]
+    return (
+        lines.hstack(shared.get_columns())
+        .with_columns(
+            pl.lit(None, dtype=RATED_CHARGE_SCHEMA[ADJUSTED_PERIOD]).alias(ADJUSTED_PERIOD)
+        )
+        .select(RATED_COLUMNS)
+    )
+
+
+PART = "_part"
+"""Working column: the number of the part (:class:`LinePart`) a line belongs to."""
+
+
+def _charge_columns(parts: list[LinePart]) -> pl.DataFrame:
+    """``CHARGE_COLUMNS`` of each part, one row per part, in the parts' order."""
+    return pl.DataFrame(
+        [
+            (p.plan.code, p.code, p.name, p.position, p.model, p.meter, p.plan.currency)
+            for p in parts
+        ],
+        schema={name: RATED_CHARGE_SCHEMA[name] for name in CHARGE_COLUMNS},
+        orient="row",
+    )

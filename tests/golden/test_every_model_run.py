@@ -125,6 +125,25 @@ EXPECTED = {
 }
 
 
+# Each line's charge: (model, meter, position in the plan); names as the catalog gives none.
+DESCRIBED = {
+    "setup": ("one_shot", None, 0),
+    "seats": ("per_unit", "seats", 1),
+    "calls": ("package", "calls", 2),
+    "users": ("volume", "users", 3),
+    "storage_peak": ("stairstep", "peak_gb", 4),
+    "storage_floor": ("per_unit", "floor_gb", 5),
+    "storage_last": ("graduated", "last_gb", 6),
+    "compute": ("per_unit", "vm_hours", 7),
+    "card_fees": ("percentage", "payments", 8),
+    "volume_fee": ("graduated_percentage", "payments", 9),
+    "royalty": ("formula", None, 10),
+    "overage": ("formula", None, 11),
+    "discount:welcome": ("discount", None, 12),
+    "minimum_commitment": ("minimum_commitment", None, 13),
+}
+
+
 def test_every_aggregation_and_model_in_one_run(tmp_path: Path):
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     (tmp_path / "customers.csv").write_text(CUSTOMERS)
@@ -167,8 +186,18 @@ def test_every_aggregation_and_model_in_one_run(tmp_path: Path):
         ).fetchall()
         quantities = dict(con.execute("SELECT charge_code, quantity FROM rated_charges").fetchall())
         total = con.execute("SELECT total FROM invoices").fetchone()
+        described = con.execute(
+            "SELECT charge_code, charge_model, meter_code, charge_position, charge_name, "
+            "plan_code, currency, adjusted_period FROM rated_charges"
+        ).fetchall()
     assert dict(lines) == EXPECTED
     assert [code for code, _ in lines] == list(EXPECTED)  # invoice lines in plan order
     assert quantities["seats"] == D(15) and quantities["compute"] == D(5)
     assert quantities["card_fees"] == D(1110)  # the transactions' total volume
     assert total == (D("600.00"),)
+    assert {code: (model, meter, at) for code, model, meter, at, *_ in described} == DESCRIBED
+    named = {"discount:welcome": "Discount welcome", "minimum_commitment": "Minimum commitment"}
+    assert {code: name for code, _, _, _, name, *_ in described} == {
+        code: named.get(code, code) for code in DESCRIBED
+    }
+    assert {tuple(row[5:]) for row in described} == {("all", "EUR", None)}
