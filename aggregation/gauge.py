@@ -142,7 +142,7 @@ def _by_code(code: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def _held_by_code(
     code: np.ndarray,
     instant: np.ndarray,
@@ -157,7 +157,9 @@ def _held_by_code(
     order, starts = _by_code(code, window_start.shape[0])
     held = np.zeros(code.shape[0], np.int64)
     tied = np.zeros(window_start.shape[0], np.bool_)
-    for group in range(window_start.shape[0]):
+    # Subscriptions in parallel: each sorts its own slice of ``order`` and writes its own
+    # events' ``held``.
+    for group in nb.prange(window_start.shape[0]):
         first, stop = starts[group], starts[group + 1]
         # Settings by instant: insertion sort, as a subscription has few events.
         members = order[first:stop]

@@ -372,6 +372,11 @@ def _as_subscriptions(rated: pl.DataFrame, billable: pl.DataFrame) -> pl.DataFra
     """Lines of segments (a subscription changed over time) under their subscription's id."""
     if SEGMENT_OF not in billable.columns:
         return rated
+    renamed = pl.col(SEGMENT_OF).ne_missing(pl.col("subscription_id"))
+    if not billable.select(renamed.any()).item():
+        # No subscription changed in the period: every segment is its own subscription,
+        # and looking each line's owner up (a join of every line) would change nothing.
+        return rated
     owners = billable.select("subscription_id", SEGMENT_OF).unique()
     return (
         rated.join(owners, on="subscription_id", how="left", maintain_order="left")
