@@ -361,7 +361,8 @@ def aggregate_usage(
         ]
         subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns)
         shared, alone = _sharing_a_grain(same_type)
-        if alone:
+        if len(alone) + bool(shared) > 1:
+            # Read by several meters: filtered once. A meter alone filters as it reads.
             subset = subset.collect().lazy()
         if shared:
             grain = pre_aggregate(subset, shared).collect().lazy()
