@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.kernels import codes, kernel_input, microseconds
+from aggregation.kernels import codes, enum_values, kernel_input, microseconds
 from aggregation.windows import (
     CODE,
     PERIOD_MICROSECONDS,
@@ -197,7 +197,7 @@ VALUE_TIME, CARRIED = "_value_time", "_carried"
 def usage_by_code(
     events: pl.DataFrame, opening: pl.DataFrame | None, windows: pl.DataFrame, value: str
 ) -> pl.DataFrame | None:
-    """``subscription_id`` (text), ``quantity`` and ``event_count`` of the gauge of each
+    """``subscription_id`` (the events' Enum), ``quantity`` and ``event_count`` of the gauge of each
     subscription with ``events`` or ``opening`` events, for events keyed by the Enum of
     the run's subscriptions and grouped by subscription alone; None when two settings of
     a subscription share an instant, which only their event ids order (take the sorted
@@ -271,7 +271,9 @@ def usage_by_code(
         )
     )
     return measured.select(
-        categories.gather(measured[CODE]).alias(SUBSCRIPTION_ID), "quantity", "event_count"
+        enum_values(measured[CODE], subscriptions).alias(SUBSCRIPTION_ID),
+        "quantity",
+        "event_count",
     )
 
 

@@ -30,6 +30,9 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "quantity": QUANTITY,
     "event_count": pl.Int64(),
 }
+"""Usage rows. ``subscription_id`` is as the events have it: text, or, in a billing run,
+the Enum of the run's subscriptions (``aggregation.assignment``), which rating reads as
+integers without a lookup (``rating.rate.by_place``)."""
 
 
 def meter_events(events: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
@@ -271,9 +274,10 @@ def _of_subscriptions(opening: pl.LazyFrame, subscription: pl.DataType) -> pl.La
 
 
 def _as_usage(quantities: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
-    """A meter's ``quantity, event_count`` per subscription and group, in ``USAGE_SCHEMA``."""
+    """A meter's ``quantity, event_count`` per subscription and group, in ``USAGE_SCHEMA``
+    (the subscription as the events have it: text, or the run's Enum)."""
     return quantities.select(
-        pl.col("subscription_id").cast(pl.String),
+        "subscription_id",
         pl.lit(meter.code).alias("meter_code"),
         _dimensions(meter).alias("dimensions"),
         "quantity",
@@ -489,7 +493,7 @@ def meter_transactions(events: pl.LazyFrame, meters: Iterable[Meter]) -> pl.Lazy
     events = _with_every_property(events, meters)
     parts = [
         meter_events(events, meter).select(
-            pl.col("subscription_id").cast(pl.String),
+            "subscription_id",
             pl.lit(meter.code).alias("meter_code"),
             _dimensions(meter).alias("dimensions"),
             pl.col(meter.measured_property or "").cast(QUANTITY).alias("value"),

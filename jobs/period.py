@@ -216,10 +216,12 @@ def _measure_shard(
     billable: pl.DataFrame,
     lifetimes: pl.DataFrame,
     stored_buckets: bool,
+    subscriptions: pl.Series,
 ) -> ShardUsage:
     """Read, assign and aggregate one shard's events; only one shard is in memory at a time.
 
-    ``stored_buckets``: ``events`` carry ``customer_bucket`` (a bucketed store).
+    ``stored_buckets``: ``events`` carry ``customer_bucket`` (a bucketed store);
+    ``subscriptions``: the run's (an Enum column, ``assign_subscriptions``).
     """
     with timer.stage("read"):
         # Which batch stored an event, and whether its period was invoiced, do not
@@ -234,7 +236,7 @@ def _measure_shard(
             .collect()
             for frame in (periods, billable, lifetimes)
         )
-        assigned = assign_subscriptions(read, periods, billable, lifetimes)
+        assigned = assign_subscriptions(read, periods, billable, lifetimes, subscriptions)
         windows = billable.filter(pl.col(USAGE_DUE))
         # An event of a customer holding several subscriptions at once (an add-on) is
         # matched to each of them; it is still one event read and rated.
@@ -425,6 +427,11 @@ def rate_planned_period(
     )
     shards = _shard_count(plan.files) if customers is None else 1
     lookups = (plan.calendar, plan.schedule.billable, plan.lifetimes)
+    with timer.stage("aggregate"):
+        # One Enum of the run's subscriptions for every shard: their usage concatenates,
+        # and rating reads each subscription's place from its code (rating.rate.by_place).
+        ids = plan.schedule.billable.get_column("subscription_id").unique().sort()
+        subscriptions = ids.cast(pl.Enum(ids))
     if shards > 1:
         with timer.stage("aggregate"):
             # Each customer's bucket once, rather than again in every shard.
@@ -440,6 +447,7 @@ def rate_planned_period(
             catalog,
             *lookups,
             bool(plan.files) and event_store.bucketed,
+            subscriptions,
         )
         for shard in range(shards)
     ]

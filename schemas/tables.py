@@ -27,7 +27,8 @@ TRANSACTION_SCHEMA: dict[str, pl.DataType] = {
     "value": QUANTITY,
 }
 """Aggregation to rating, not a table: one row per metered event of the meters whose
-charges price each event (``ChargeModel.prices_each_event``), e.g. payment fees."""
+charges price each event (``ChargeModel.prices_each_event``), e.g. payment fees.
+``subscription_id`` is text, or, in a billing run, the Enum of the run's subscriptions."""
 
 PLAN_ITEMS_SCHEMA: dict[str, pl.DataType] = {
     "plan_code": pl.String(),
