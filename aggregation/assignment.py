@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.kernels import kernel_input, microseconds
+from aggregation.kernels import as_enum, kernel_input, microseconds
 from aggregation.lookup import ABSENT, rows_of
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
@@ -117,18 +117,15 @@ def assign_subscriptions(
 
 
 def _keyed(windows: pl.DataFrame, subscriptions: pl.Series) -> pl.DataFrame:
-    """``windows`` with ``subscription_id`` as the Enum ``subscriptions`` holds it: by a
-    join to its values as text, since casting text to the Enum would send its dtype (one
-    category per subscription) through Python, 10 ms a time."""
-    keys = pl.DataFrame({SUBSCRIPTION_ID: subscriptions.cast(pl.String), "_key": subscriptions})
-    keyed = windows.join(keys, on=SUBSCRIPTION_ID, how="left", maintain_order="left")
-    unknown = keyed.filter(pl.col("_key").is_null())
-    if unknown.height:
+    """``windows`` with ``subscription_id`` as the Enum ``subscriptions`` is typed by, at the
+    cost of the windows' own rows (:func:`aggregation.kernels.as_enum`)."""
+    keyed = as_enum(windows[SUBSCRIPTION_ID], subscriptions)
+    if keyed.null_count():
+        unknown = windows.filter(keyed.is_null())[SUBSCRIPTION_ID][0]
         raise ValueError(
-            f"subscription {unknown[SUBSCRIPTION_ID][0]} has a window but is not one of "
-            "the run's subscriptions"
+            f"subscription {unknown} has a window but is not one of the run's subscriptions"
         )
-    return keyed.with_columns(pl.col("_key").alias(SUBSCRIPTION_ID)).drop("_key")
+    return windows.with_columns(keyed)
 
 
 @nb.njit(cache=True, parallel=True)

@@ -26,7 +26,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.kernels import codes, enum_values, kernel_input, microseconds
+from aggregation.kernels import as_enum, codes, enum_values, kernel_input, microseconds
 from aggregation.windows import (
     CODE,
     PERIOD_MICROSECONDS,
@@ -194,61 +194,72 @@ def value_times(
 VALUE_TIME, CARRIED = "_value_time", "_carried"
 
 
+def _windows_by_code(
+    windows: pl.DataFrame, subscriptions: pl.Series, code: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Window start, end (microseconds), period length and whether there is a window, by
+    the code of ``subscriptions``' Enum, for codes up to the highest in ``code`` or of a
+    window. Only the windows' own rows are read, not one row per category of the Enum
+    (every subscription of the run, where a shard holds a fraction)."""
+    bounds = check_windows(windows).select(SUBSCRIPTION_ID, *window_bounds())
+    at = as_enum(bounds[SUBSCRIPTION_ID], subscriptions)
+    # Windows of subscriptions the Enum does not hold have no events here.
+    bounds = bounds.filter(at.is_not_null())
+    at = codes(at.drop_nulls())
+    size = max(int(code.max(initial=0)), int(at.max(initial=0))) + 1
+    start, end = np.zeros(size, np.int64), np.zeros(size, np.int64)
+    period, has_window = np.ones(size, np.int64), np.zeros(size, np.bool_)
+    start[at] = microseconds(bounds[WINDOW_START])
+    end[at] = microseconds(bounds[WINDOW_END])
+    period[at] = bounds[PERIOD_MICROSECONDS].to_numpy()
+    has_window[at] = True
+    return kernel_input(start), kernel_input(end), period, has_window
+
+
 def usage_by_code(
     events: pl.DataFrame, opening: pl.DataFrame | None, windows: pl.DataFrame, value: str
 ) -> pl.DataFrame | None:
-    """``subscription_id`` (the events' Enum), ``quantity`` and ``event_count`` of the gauge of each
-    subscription with ``events`` or ``opening`` events, for events keyed by the Enum of
-    the run's subscriptions and grouped by subscription alone; None when two settings of
-    a subscription share an instant, which only their event ids order (take the sorted
-    way, :func:`value_times`, then).
+    """``subscription_id`` (the events' Enum), ``quantity`` and ``event_count`` of the
+    gauge of each subscription with ``events`` or ``opening`` events, for events keyed by
+    the Enum of the run's subscriptions and grouped by subscription alone; None when two
+    settings of a subscription share an instant, which only their event ids order (take
+    the sorted way, :func:`value_times`, then).
 
     ``opening`` holds the settings carried in from before the window
     (``aggregation.usage.opening_events``), keyed by text, with ``timestamp`` and
     ``value``; they are not counted. Events are measured in their own order: a counting
     sort by the subscription's code, windows read by that code, no sort or join of the
-    events. The opening events find their codes, and the windows theirs, by a join to the
-    Enum's categories as text: casting text to the Enum sends its dtype (one category
-    per subscription) through Python, 10 ms a time.
+    events. The opening events and the windows find their codes inside Polars
+    (:func:`aggregation.kernels.as_enum`), at the cost of their own rows only.
     """
     subscriptions = events[SUBSCRIPTION_ID]
     if subscriptions.null_count():
         raise missing_window(None, "usage events")
-    categories = events.schema[SUBSCRIPTION_ID].categories
-    code_of = pl.DataFrame(
-        {SUBSCRIPTION_ID: categories, CODE: pl.int_range(categories.len(), eager=True)},
-        schema_overrides={CODE: pl.UInt32},
-    )
     opening = (
         events.select(pl.col(SUBSCRIPTION_ID).cast(pl.String), TIMESTAMP_COLUMN, value).clear()
         if opening is None
         else opening.select(SUBSCRIPTION_ID, TIMESTAMP_COLUMN, value)
     )
-    opened = opening.join(code_of, on=SUBSCRIPTION_ID, how="left")
-    unknown = opened.filter(pl.col(CODE).is_null())
-    if unknown.height:
-        raise missing_window(unknown[SUBSCRIPTION_ID].min(), "earlier events")
-    bounds = code_of.join(
-        check_windows(windows).select(SUBSCRIPTION_ID, *window_bounds()),
-        on=SUBSCRIPTION_ID,
-        how="left",
-        maintain_order="left",
-    )
-    code = np.concatenate([codes(subscriptions), kernel_input(opened[CODE])])
-    values = pl.concat([frame.get_column(value).cast(QUANTITY) for frame in (events, opened)])
-    has_window = kernel_input(bounds[WINDOW_END].is_not_null())
+    opened = as_enum(opening[SUBSCRIPTION_ID], subscriptions)
+    if opened.null_count():
+        raise missing_window(
+            opening.filter(opened.is_null())[SUBSCRIPTION_ID].min(), "earlier events"
+        )
+    code = np.concatenate([codes(subscriptions), codes(opened)])
+    values = pl.concat([frame.get_column(value).cast(QUANTITY) for frame in (events, opening)])
+    start, end, period, has_window = _windows_by_code(windows, subscriptions, code)
     if not has_window[code].all():
-        missing = bounds.filter(pl.col(WINDOW_END).is_null())[CODE].to_numpy()
-        present = missing[np.isin(missing, code)]
-        raise missing_window(categories[int(present.min())], "usage events")
+        missing = np.unique(code[~has_window[code]])
+        first = enum_values(pl.Series(missing[:1], dtype=pl.UInt32), subscriptions)
+        raise missing_window(first[0], "usage events")
     held, tied = _held_by_code(
         kernel_input(code),
         np.concatenate(
-            [microseconds(events[TIMESTAMP_COLUMN]), microseconds(opened[TIMESTAMP_COLUMN])]
+            [microseconds(events[TIMESTAMP_COLUMN]), microseconds(opening[TIMESTAMP_COLUMN])]
         ),
         kernel_input(values.is_not_null()),
-        microseconds(bounds[WINDOW_START]),
-        microseconds(bounds[WINDOW_END]),
+        start,
+        end,
     )
     if tied:
         return None
@@ -259,7 +270,7 @@ def usage_by_code(
             {
                 CODE: code,
                 VALUE_TIME: values * pl.Series(held).cast(WHOLE),
-                PERIOD_MICROSECONDS: bounds[PERIOD_MICROSECONDS].to_numpy()[code],
+                PERIOD_MICROSECONDS: period[code],
                 CARRIED: carried,
             }
         )

@@ -4,10 +4,13 @@ Numba compiles a kernel once per argument type, and a read-only array is another
 type than a writable one; whether Polars hands over a copy (writable) or a view
 (read-only) depends on how a column is chunked. Kernels take their inputs from
 here, always read-only, so each compiles once (and is cached), rather than again
-the first time a run's data is chunked otherwise.
+the first time a run's data is chunked otherwise. An Enum column (the run's
+subscriptions) goes to a kernel as its codes, and codes or text come back to it here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -35,17 +38,38 @@ def codes(values: pl.Series) -> np.ndarray:
 
 def enum_values(places: pl.Series, like: pl.Series) -> pl.Series:
     """The values at these codes of the Enum that ``like`` (an Enum column, maybe empty)
-    is typed by: the reverse of :func:`codes`. The Enum's dtype stays in Polars, where
-    naming it from Python (``cast(pl.Enum(...))``) would send one category per
-    subscription through Python, about 10 ms a time.
+    is typed by: the reverse of :func:`codes`.
 
     >>> like = pl.Series(["b"], dtype=pl.Enum(["a", "b", "c"]))
     >>> enum_values(pl.Series([2, 0], dtype=pl.UInt32), like).to_list()
     ['c', 'a']
     """
+    return _typed_like(places, like, lambda column: column.cat.to(pl.dtype_of(LIKE)))
+
+
+def as_enum(values: pl.Series, like: pl.Series) -> pl.Series:
+    """Text ``values`` as the Enum that ``like`` is typed by; null where it holds none.
+
+    >>> like = pl.Series(["b"], dtype=pl.Enum(["a", "b", "c"]))
+    >>> as_enum(pl.Series(["c", "x"]), like).to_physical().to_list()
+    [2, None]
+    """
+    return _typed_like(values, like, lambda column: column.cast(pl.dtype_of(LIKE), strict=False))
+
+
+LIKE = "_like"
+
+
+def _typed_like(
+    values: pl.Series, like: pl.Series, convert: Callable[[pl.Expr], pl.Expr]
+) -> pl.Series:
+    """``values`` converted to ``like``'s Enum inside Polars, which takes the dtype from
+    ``like`` itself: naming an Enum of 100,000 subscriptions from Python
+    (``cast(pl.Enum(...))``) sends every category through Python, about 10 ms a time,
+    where this costs what the values do."""
     return (
-        pl.DataFrame({"place": places})
-        .with_columns(pl.lit(like.extend_constant(None, 1)).first().alias("like"))
-        .select(pl.col("place").cat.to(pl.dtype_of("like")))
+        values.to_frame("value")
+        .with_columns(pl.lit(like.extend_constant(None, 1)).first().alias(LIKE))
+        .select(convert(pl.col("value")).alias(values.name))
         .to_series()
     )

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from aggregation.assignment import BILLING_STATUS, assign_subscriptions
 from schemas.types import TIMESTAMP
@@ -143,3 +144,38 @@ def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
     for event_id, customer, ts in frame.iter_rows():
         expected = reference_status(customer, ts, periods, windows, lives)
         assert actual[event_id] == expected, event_id
+
+    # Keyed by the Enum of a whole run's subscriptions (one with no window here): the same.
+    ids = pl.Series(sorted({window[1] for window in windows} | {"s-elsewhere"}))
+    run = assign_subscriptions(frame, period_frame, billable, lifetimes, ids.cast(pl.Enum(ids)))
+    assert run.schema["subscription_id"] == pl.Enum(ids)
+    as_text = pl.col("subscription_id").cast(pl.String)
+    assert_frame_equal(
+        run.with_columns(as_text).sort("event_id"), assigned.with_columns(as_text).sort("event_id")
+    )
+
+
+def test_a_window_outside_the_runs_subscriptions_is_refused() -> None:
+    billable = pl.DataFrame(
+        [("c1", "s9", "p", PERIOD_START, PERIOD_END)],
+        schema={
+            "customer_id": pl.String,
+            "subscription_id": pl.String,
+            "plan_code": pl.String,
+            "active_start": TIMESTAMP,
+            "active_end": TIMESTAMP,
+        },
+        orient="row",
+    )
+    periods = pl.DataFrame(
+        [("c1", PERIOD_START, PERIOD_END)],
+        schema={"customer_id": pl.String, "period_start": TIMESTAMP, "period_end": TIMESTAMP},
+        orient="row",
+    )
+    events = pl.DataFrame(
+        {"event_id": ["e1"], "customer_id": ["c1"], "timestamp": [PERIOD_START]},
+        schema_overrides={"timestamp": TIMESTAMP},
+    )
+    run = pl.Series(["s1"]).cast(pl.Enum(["s1"]))
+    with pytest.raises(ValueError, match="subscription s9 has a window but is not one of"):
+        assign_subscriptions(events, periods, billable, None, run)
