@@ -237,7 +237,7 @@ def _gauge_by_code(
     apply or two settings tie."""
     if meter.aggregation is not Aggregation.GAUGE or keys != [SUBSCRIPTION_ID]:
         return None
-    if not isinstance(kept.collect_schema()[SUBSCRIPTION_ID], pl.Enum):
+    if not _keyed_by_code(kept):
         return None
     name = meter.property_name or ""
     opening = (
@@ -250,11 +250,19 @@ def _gauge_by_code(
     return gauge.usage_by_code(kept.collect(), opening, windows, name)
 
 
+def _keyed_by_code(events: pl.LazyFrame) -> bool:
+    """Whether ``events`` are keyed by an Enum of subscriptions (their codes are integers),
+    asked without bringing the Enum's dtype into Python: that runs over its categories,
+    a millisecond or more for a run's 100,000 subscriptions, each time a schema holds it."""
+    physical = events.select(pl.col(SUBSCRIPTION_ID).to_physical()).collect_schema()
+    return physical[SUBSCRIPTION_ID].is_integer()
+
+
 def _latest(kept: pl.LazyFrame, meter: Meter, keys: list[str]) -> pl.LazyFrame:
     """``quantity, event_count`` per group for ``latest``: by subscription code in one pass
     where the events allow it, else grouped and ordered."""
     name = meter.property_name or ""
-    if keys == [SUBSCRIPTION_ID] and isinstance(kept.collect_schema()[SUBSCRIPTION_ID], pl.Enum):
+    if keys == [SUBSCRIPTION_ID] and _keyed_by_code(kept):
         by_code = latest.latest_by_code(kept.collect(), name)
         if by_code is not None:
             return by_code.lazy()
@@ -471,12 +479,14 @@ def _by_event_type(meters: list[Meter]) -> dict[str, list[Meter]]:
 
 
 def _with_every_property(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
-    schema = events.collect_schema()
+    # Without the subscription: an Enum's dtype costs its categories to bring into Python.
+    schema = events.drop(SUBSCRIPTION_ID, strict=False).collect_schema()
     _check_measured(schema, meters)
     # A property no file carries still has to exist for the plan to type-check;
     # every event that needed it was quarantined, so it stays empty.
     measured = {meter.measured_property for meter in meters}
-    missing = {name for meter in meters for name in meter.referenced_properties} - set(schema)
+    referenced = {name for meter in meters for name in meter.referenced_properties}
+    missing = referenced - {*schema, SUBSCRIPTION_ID}
     return events.with_columns(
         pl.lit(None, dtype=QUANTITY if name in measured else pl.String).alias(name)
         for name in sorted(missing)
