@@ -26,6 +26,14 @@ PERIOD_START = datetime(2026, 10, 1, tzinfo=UTC)
 PERIOD_END = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 MICRO = timedelta(microseconds=1)
+WINDOWS = {
+    "customer_id": pl.String,
+    "subscription_id": pl.String,
+    "plan_code": pl.String,
+    "active_start": TIMESTAMP,
+    "active_end": TIMESTAMP,
+}
+PERIODS = {"customer_id": pl.String, "period_start": TIMESTAMP, "period_end": TIMESTAMP}
 
 
 def reference_status(
@@ -111,18 +119,12 @@ def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
     periods = {c: (PERIOD_START, PERIOD_END) for c in ("c0", "c1", "c2")}
     period_frame = pl.DataFrame(
         [(c, start, end) for c, (start, end) in periods.items()],
-        schema={"customer_id": pl.String, "period_start": TIMESTAMP, "period_end": TIMESTAMP},
+        schema=PERIODS,
         orient="row",
     )
     billable = pl.DataFrame(
         windows,
-        schema={
-            "customer_id": pl.String,
-            "subscription_id": pl.String,
-            "plan_code": pl.String,
-            "active_start": TIMESTAMP,
-            "active_end": TIMESTAMP,
-        },
+        schema=WINDOWS,
         orient="row",
     )
     lifetimes = (
@@ -158,18 +160,12 @@ def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
 def test_a_window_outside_the_runs_subscriptions_is_refused() -> None:
     billable = pl.DataFrame(
         [("c1", "s9", "p", PERIOD_START, PERIOD_END)],
-        schema={
-            "customer_id": pl.String,
-            "subscription_id": pl.String,
-            "plan_code": pl.String,
-            "active_start": TIMESTAMP,
-            "active_end": TIMESTAMP,
-        },
+        schema=WINDOWS,
         orient="row",
     )
     periods = pl.DataFrame(
         [("c1", PERIOD_START, PERIOD_END)],
-        schema={"customer_id": pl.String, "period_start": TIMESTAMP, "period_end": TIMESTAMP},
+        schema=PERIODS,
         orient="row",
     )
     events = pl.DataFrame(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from aggregation.usage import USAGE_SCHEMA
 from rating.money import round_to_minor
 from rating.plan import parse_plan
-from rating.rate import rate_period
+from rating.rate import fees_in_full, rate_period
 from rating.registry import CHARGE_MODELS
 from schemas.errors import RatingError
 from schemas.tables import TIER_BREAKDOWN
@@ -784,6 +784,26 @@ def rate_one(charge: dict[str, Any], quantity: Decimal) -> pl.DataFrame:
     billable = october_billable("p", {"s1": october})
     usage = pl.DataFrame([("s1", "m", "{}", quantity, 1)], schema=USAGE_SCHEMA, orient="row")
     return rate_period(billable, usage, {"p": plan}, october)
+
+
+def test_fee_periods_of_a_subscription_that_is_not_billable_are_refused() -> None:
+    """Rating prices each subscription by its place among the billable ones: a fee period
+    of another subscription has none, and is an error rather than a fee silently dropped."""
+    problems: list[str] = []
+    raw_plan = {
+        "code": "p",
+        "currency": "EUR",
+        "charges": [{"code": "f", "model": "flat_fee", "amount": "9"}],
+    }
+    plan = parse_plan(raw_plan, "plans[0]", set(), problems)
+    assert problems == [] and plan is not None, problems
+    october = OCTOBER[0].date()
+    elsewhere = fees_in_full(october_billable("p", {"s2": october}), {"p": plan}, october)
+    usage = pl.DataFrame(schema=USAGE_SCHEMA)
+    with pytest.raises(ValueError, match="every fee period's subscription must be in billable"):
+        rate_period(
+            october_billable("p", {"s1": october}), usage, {"p": plan}, october, fees=elsewhere
+        )
 
 
 def test_rate_period_reports_amount_overflow_as_rating_error() -> None:
