@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from aggregation import duration, gauge, latest
+from aggregation.kernels import as_enum, is_enum, typed_as
 from aggregation.windows import check_windows, missing_window, with_windows
 from schemas.catalog import Aggregation, Meter
 from schemas.events import EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
@@ -199,12 +200,14 @@ def meter_usage(
         if by_code is not None:
             return _as_usage(by_code.lazy(), meter)
         if earlier is not None:
-            schema = kept.collect_schema()
+            # The columns' names in order; the subscription as its codes, whose dtype
+            # (unlike an Enum's) costs nothing to bring into Python.
+            names = kept.with_columns(pl.col(SUBSCRIPTION_ID).to_physical()).collect_schema()
             opening = _of_subscriptions(
                 opening_events(earlier, meter)
                 .with_columns(pl.col(name).cast(pl.String) for name in meter.group_by)
-                .select(schema.names()),
-                schema[SUBSCRIPTION_ID],
+                .select(names.names()),
+                kept,
             )
             kept = pl.concat(
                 [
@@ -237,7 +240,7 @@ def _gauge_by_code(
     apply or two settings tie."""
     if meter.aggregation is not Aggregation.GAUGE or keys != [SUBSCRIPTION_ID]:
         return None
-    if not _keyed_by_code(kept):
+    if not is_enum(kept, SUBSCRIPTION_ID):
         return None
     name = meter.property_name or ""
     opening = (
@@ -250,35 +253,28 @@ def _gauge_by_code(
     return gauge.usage_by_code(kept.collect(), opening, windows, name)
 
 
-def _keyed_by_code(events: pl.LazyFrame) -> bool:
-    """Whether ``events`` are keyed by an Enum of subscriptions (their codes are integers),
-    asked without bringing the Enum's dtype into Python: that runs over its categories,
-    a millisecond or more for a run's 100,000 subscriptions, each time a schema holds it."""
-    physical = events.select(pl.col(SUBSCRIPTION_ID).to_physical()).collect_schema()
-    return physical[SUBSCRIPTION_ID].is_integer()
-
-
 def _latest(kept: pl.LazyFrame, meter: Meter, keys: list[str]) -> pl.LazyFrame:
     """``quantity, event_count`` per group for ``latest``: by subscription code in one pass
     where the events allow it, else grouped and ordered."""
     name = meter.property_name or ""
-    if keys == [SUBSCRIPTION_ID] and _keyed_by_code(kept):
+    if keys == [SUBSCRIPTION_ID] and is_enum(kept, SUBSCRIPTION_ID):
         by_code = latest.latest_by_code(kept.collect(), name)
         if by_code is not None:
             return by_code.lazy()
     return latest.latest(kept, name, keys)
 
 
-def _of_subscriptions(opening: pl.LazyFrame, subscription: pl.DataType) -> pl.LazyFrame:
-    """Opening events with their subscription typed as the window's events have it (text,
-    or the Enum of the run's subscriptions, whose order time-based meters sort by)."""
-    if not isinstance(subscription, pl.Enum):
+def _of_subscriptions(opening: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+    """Opening events with their subscription typed as the window's ``events`` have it
+    (text, or the Enum of the run's subscriptions, whose order time-based meters sort by)."""
+    if not is_enum(events, SUBSCRIPTION_ID):
+        subscription = events.collect_schema()[SUBSCRIPTION_ID]
         return opening.with_columns(pl.col(SUBSCRIPTION_ID).cast(subscription))
-    known = pl.col(SUBSCRIPTION_ID).is_in(subscription.categories.implode())
-    unknown = opening.filter(~known).select(SUBSCRIPTION_ID).head(1).collect()
-    if unknown.height:
-        raise missing_window(unknown.item(), "earlier events")
-    return opening.with_columns(pl.col(SUBSCRIPTION_ID).cast(subscription))
+    opened = opening.collect()
+    keyed = as_enum(opened[SUBSCRIPTION_ID], typed_as(events, SUBSCRIPTION_ID))
+    if keyed.null_count():
+        raise missing_window(opened.filter(keyed.is_null())[SUBSCRIPTION_ID][0], "earlier events")
+    return opened.with_columns(keyed).lazy()
 
 
 def _as_usage(quantities: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:

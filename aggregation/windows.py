@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from aggregation.kernels import as_enum, is_enum, typed_as
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from schemas.types import TIMESTAMP
 
@@ -104,16 +105,14 @@ def with_windows(events: pl.LazyFrame, windows: pl.DataFrame) -> pl.LazyFrame:
     when the frame is collected: its time-based quantity would otherwise be
     unknown, and billing it as zero would be silent.
     """
-    bounds = check_windows(windows).lazy().select(SUBSCRIPTION_ID, *window_bounds())
-    subscription = events.collect_schema()[SUBSCRIPTION_ID]
-    if isinstance(subscription, pl.Enum):
+    bounds = check_windows(windows).select(SUBSCRIPTION_ID, *window_bounds())
+    if is_enum(events, SUBSCRIPTION_ID):
         # Events keyed by the Enum of the run's subscriptions: join on it, not on text.
-        # Windows of subscriptions the Enum does not hold have no events here: a
-        # non-strict cast makes them null, cheaper than looking each one up first.
-        bounds = bounds.with_columns(
-            pl.col(SUBSCRIPTION_ID).cast(subscription, strict=False)
-        ).drop_nulls(SUBSCRIPTION_ID)
-    return events.join(bounds, on=SUBSCRIPTION_ID, how="left").with_columns(
+        # Windows of subscriptions the Enum does not hold have no events here: they
+        # become null, cheaper than looking each one up first.
+        keyed = as_enum(bounds[SUBSCRIPTION_ID], typed_as(events, SUBSCRIPTION_ID))
+        bounds = bounds.with_columns(keyed).drop_nulls(SUBSCRIPTION_ID)
+    return events.join(bounds.lazy(), on=SUBSCRIPTION_ID, how="left").with_columns(
         pl.struct(SUBSCRIPTION_ID, WINDOW_END)
         .map_batches(_require_window, return_dtype=TIMESTAMP, is_elementwise=True)
         .alias(WINDOW_END)

@@ -59,6 +59,7 @@ def _settings(subscription: str, *, day: int) -> pl.LazyFrame:
             "event_type": ["seats"],
             "timestamp": [START.replace(day=day)],
             "seats": [3],
+            "site": ["a"],
         },
         schema_overrides={"timestamp": TIMESTAMP, "seats": QUANTITY},
     )
@@ -84,9 +85,17 @@ def test_gauge_of_a_subscription_without_a_window_names_it(keyed: pl.DataType) -
         ).collect()
 
 
-def test_gauge_carried_in_for_a_subscription_outside_the_run_is_an_error() -> None:
-    """Earlier settings of a subscription the run's Enum does not hold."""
-    meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
+@pytest.mark.parametrize(
+    "meter",
+    [
+        Meter("level", "seats", Aggregation.GAUGE, "seats"),
+        Meter("level", "seats", Aggregation.GAUGE, "seats", group_by=("site",)),
+    ],
+    ids=["by code", "grouped"],
+)
+def test_gauge_carried_in_for_a_subscription_outside_the_run_is_an_error(meter: Meter) -> None:
+    """Earlier settings of a subscription the run's Enum does not hold, whether the gauge
+    is measured by subscription code or grouped (the sorted way)."""
     events = _settings("s1", day=2).with_columns(pl.col("subscription_id").cast(pl.Enum(["s1"])))
     earlier = _settings("s7", day=1).with_columns(pl.col("timestamp").dt.offset_by("-1mo"))
     with pytest.raises(ValueError, match="no row for subscription s7, which has earlier events"):
