@@ -176,3 +176,107 @@ def rows_of(keys: pl.Series, table: pl.Series) -> np.ndarray:
     slot_hash, slot_row = kernel_input(slot_hash), kernel_input(slot_row)
     rows = kernel_input(_probe(kernel_input(keys.hash(seed=HASH_SEED)), slot_hash, slot_row, bits))
     return rows if _confirmed(keys, table, rows) else _by_join(keys, table)
+
+
+DICTIONARY_LIMIT = 4096
+"""Distinct values :func:`dictionary` codes at most: a property that groups or filters
+usage (a region, a plan, a model), not an identifier."""
+_MIX_LOW = np.uint64(0x9E3779B97F4A7C15)
+_MIX_HIGH = np.uint64(0xC2B2AE3D27D4EB4F)
+_SHIFT = np.uint64(29)
+
+
+@nb.njit(cache=True)
+def _code_chunk(
+    views: np.ndarray,
+    valid: np.ndarray,
+    has_nulls: bool,
+    offset: int,
+    slot_views: np.ndarray,
+    slot_code: np.ndarray,
+    first_row: np.ndarray,
+    state: np.ndarray,
+    codes: np.ndarray,
+) -> bool:
+    """Code one chunk's strings in a table the chunks share (``state``: the codes given,
+    and the null's code or ``ABSENT``); False if a string is longer than ``INLINE`` bytes
+    or there are more than ``first_row``'s size of values.
+
+    A string of at most ``INLINE`` bytes is its whole view (length, bytes, zeros), so two
+    views are compared instead of two strings. Should Arrow leave the padding unzeroed,
+    equal strings would get two codes: more groups, each still one value.
+    """
+    mask = slot_code.shape[0] - 1
+    for i in range(views.shape[0]):
+        if has_nulls and not valid[i]:
+            if state[1] == ABSENT:
+                if state[0] == first_row.shape[0]:
+                    return False
+                state[1] = state[0]
+                first_row[state[0]] = offset + i
+                state[0] += 1
+            codes[i] = state[1]
+            continue
+        low, high = views[i, 0], views[i, 1]
+        if low & _LOW > INLINE:
+            return False
+        mixed = low * _MIX_LOW ^ high * _MIX_HIGH
+        slot = np.int64((mixed ^ (mixed >> _SHIFT)) & np.uint64(mask))
+        while slot_code[slot] != ABSENT:
+            if slot_views[slot, 0] == low and slot_views[slot, 1] == high:
+                break
+            slot = (slot + 1) & mask
+        if slot_code[slot] == ABSENT:
+            if state[0] == first_row.shape[0]:
+                return False
+            slot_code[slot] = state[0]
+            slot_views[slot, 0], slot_views[slot, 1] = low, high
+            first_row[state[0]] = offset + i
+            state[0] += 1
+        codes[i] = slot_code[slot]
+    return True
+
+
+def dictionary(values: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
+    """Each string's code (uint32) and the distinct strings (a null among them if any) in
+    the order they first appear; None if a string is longer than ``INLINE`` (12) bytes or
+    there are more than ``DICTIONARY_LIMIT`` of them.
+
+    Polars casts 3M strings to a Categorical in about 30 ms; reading their Arrow views
+    takes about 8.
+
+    >>> codes, distinct = dictionary(pl.Series(["eu", None, "us", "eu"]))
+    >>> codes.tolist(), distinct.to_list()
+    ([0, 1, 2, 0], ['eu', None, 'us'])
+    """
+    slot_views = np.zeros((2 * DICTIONARY_LIMIT, 2), np.uint64)
+    slot_code = np.full(2 * DICTIONARY_LIMIT, ABSENT, np.int32)
+    first_row = np.zeros(DICTIONARY_LIMIT, np.int64)
+    state = np.array([0, ABSENT], np.int64)
+    codes = np.empty(values.len(), np.uint32)
+    offset = 0
+    for chunk in values.get_chunks():
+        if chunk.len() == 0:
+            continue
+        views = _string_views(chunk)
+        if views is None:
+            return None
+        has_nulls = chunk.null_count() > 0
+        valid = kernel_input(chunk.is_not_null() if has_nulls else np.ones(1, np.bool_))
+        end = offset + chunk.len()
+        chunk_codes = codes[offset:end]
+        if not _code_chunk(
+            views[0],
+            valid,
+            has_nulls,
+            offset,
+            slot_views,
+            slot_code,
+            first_row,
+            state,
+            chunk_codes,
+        ):
+            return None
+        offset = end
+    distinct = values.gather(pl.Series(first_row[: state[0]]))
+    return kernel_input(codes), distinct

@@ -11,11 +11,13 @@ worked example, is described in docs/aggregations.md; ``gauge`` and
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 import polars as pl
 
 from aggregation import duration, gauge, latest
-from aggregation.kernels import as_enum, is_enum, typed_as
+from aggregation.grain import totals_by_grain
+from aggregation.kernels import as_enum, is_enum, together, typed_as
 from aggregation.windows import check_windows, missing_window, with_windows
 from schemas.catalog import Aggregation, Meter
 from schemas.events import EVENT_ID, EVENT_TYPE, TIMESTAMP_COLUMN
@@ -325,7 +327,11 @@ def aggregate_usage(
     the whole period. Events are expected inside their subscription's window
     (``assign_subscriptions`` puts them there); an event outside it adds time
     only inside the window. Events of a subscription without a window raise
-    ``ValueError`` on collect, if a time-based meter reads them.
+    ``ValueError``, if a time-based meter reads them.
+
+    The usage is computed here, each event type's apart, two at a time
+    (:func:`aggregation.kernels.together`); the frame returned is lazy only so that
+    callers can go on composing it.
 
     >>> from datetime import UTC, datetime
     >>> from aggregation.windows import WINDOW_SCHEMA
@@ -355,32 +361,49 @@ def aggregate_usage(
     events = _with_every_property(events, meters)
     if earlier is not None:
         earlier = _with_every_property(earlier, meters)
-    parts = []
-    for event_type, same_type in _by_event_type(meters).items():
-        # One pass over all events per event type, keeping only the columns its meters
-        # read; each meter then works on that subset instead of filtering all events.
-        names = {n for meter in same_type for n in meter.referenced_properties}
-        ordered = any(meter.aggregation in ORDERED for meter in same_type)
-        columns = [
-            SUBSCRIPTION_ID,
-            *([EVENT_ID, TIMESTAMP_COLUMN] if ordered else []),
-            EVENT_TYPE,
-            *sorted(names),
+    # Event types are measured independently: two at a time (aggregation.kernels.together).
+    measured = together(
+        [
+            partial(_usage_of_type, events, event_type, same_type, windows, earlier)
+            for event_type, same_type in _by_event_type(meters).items()
         ]
-        subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns)
-        shared, alone = _sharing_a_grain(same_type)
-        if len(alone) + bool(shared) > 1:
-            # Read by several meters: filtered once. A meter alone filters as it reads.
-            subset = subset.collect().lazy()
-        if shared:
-            grain = pre_aggregate(subset, shared).collect().lazy()
-            parts.extend(rolled_up_usage(grain, meter) for meter in shared)
-        parts.extend(meter_usage(subset, meter, windows, earlier) for meter in alone)
-    if not parts:
+    )
+    if not measured:
         return pl.LazyFrame(schema=USAGE_SCHEMA)
     # No sort: rating joins these rows and sorts what it writes; sorting a million usage
     # rows here cost 0.27 s.
-    return pl.concat(parts, how="vertical")
+    return pl.concat(measured, how="vertical").lazy()
+
+
+def _usage_of_type(
+    events: pl.LazyFrame,
+    event_type: str,
+    meters: list[Meter],
+    windows: pl.DataFrame,
+    earlier: pl.LazyFrame | None,
+) -> pl.DataFrame:
+    """The usage of the meters of one event type, in ``USAGE_SCHEMA``."""
+    # One pass over all events per event type, keeping only the columns its meters
+    # read; each meter then works on that subset instead of filtering all events.
+    names = {n for meter in meters for n in meter.referenced_properties}
+    ordered = any(meter.aggregation in ORDERED for meter in meters)
+    columns = [
+        SUBSCRIPTION_ID,
+        *([EVENT_ID, TIMESTAMP_COLUMN] if ordered else []),
+        EVENT_TYPE,
+        *sorted(names),
+    ]
+    subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns)
+    shared, alone = _sharing_a_grain(meters)
+    if len(alone) + bool(shared) > 1:
+        # Read by several meters: filtered once. A meter alone filters as it reads.
+        subset = subset.collect().lazy()
+    parts = []
+    if shared:
+        grain = pre_aggregate(subset, shared).lazy()
+        parts.extend(rolled_up_usage(grain, meter) for meter in shared)
+    parts.extend(meter_usage(subset, meter, windows, earlier) for meter in alone)
+    return pl.concat(parts, how="vertical").collect()
 
 
 ORDERED = frozenset({Aggregation.LATEST, Aggregation.GAUGE, Aggregation.DURATION})
@@ -412,13 +435,16 @@ def _sharing_a_grain(meters: list[Meter]) -> tuple[list[Meter], list[Meter]]:
     return shared, [m for m in meters if m not in shared]
 
 
-def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
+def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.DataFrame:
     """One pass over one event type's events for several meters: per subscription and
     combination of the meters' group and filter properties (as text), the number of
     events and each measured property's sum, minimum and maximum, which each meter then
-    rolls up (:func:`rolled_up_usage`). Exact: the sums are decimal."""
+    rolls up (:func:`rolled_up_usage`). Exact: the sums are decimal.
+
+    Events keyed by the run's Enum are grouped by one integer per event where the
+    properties allow it (:func:`aggregation.grain.totals_by_grain`), else by Polars."""
     grain = _grain(meters)
-    partial = {
+    partial_of = {
         Aggregation.SUM: pl.Expr.sum,
         Aggregation.MIN: pl.Expr.min,
         Aggregation.MAX: pl.Expr.max,
@@ -426,16 +452,24 @@ def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.LazyFrame:
     needed = {
         (meter.property_name or "", meter.aggregation)
         for meter in meters
-        if meter.aggregation in partial
+        if meter.aggregation in partial_of
     }
     partials = [
-        partial[kind](pl.col(name).cast(QUANTITY)).alias(f"_{kind.value}_{name}")
+        partial_of[kind](pl.col(name).cast(QUANTITY)).alias(f"_{kind.value}_{name}")
         for name, kind in sorted(needed)
     ]
+    texts = events.with_columns(pl.col(name).cast(pl.String) for name in grain)
+    if grain and is_enum(events, SUBSCRIPTION_ID):
+        measured = sorted({name for name, _ in needed})
+        read = texts.select(SUBSCRIPTION_ID, *grain, *measured).collect()
+        totals = totals_by_grain(read, grain, EVENTS_IN_GRAIN, partials)
+        if totals is not None:
+            return totals
+        texts = read.lazy()
     return (
-        events.with_columns(pl.col(name).cast(pl.String) for name in grain)
-        .group_by(SUBSCRIPTION_ID, *grain)
+        texts.group_by(SUBSCRIPTION_ID, *grain)
         .agg(pl.len().alias(EVENTS_IN_GRAIN), *partials)
+        .collect()
     )
 
 

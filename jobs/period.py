@@ -30,6 +30,7 @@ from aggregation.assignment import (
     assign_subscriptions,
     status_counts,
 )
+from aggregation.kernels import together
 from aggregation.periods import (
     ACTIVE_END,
     ACTIVE_START,
@@ -244,10 +245,15 @@ def _measure_shard(
         counts = status_counts(each_once)
         rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         earlier = None if earlier is None else shard.keep(earlier)
-        usage = aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect()
         transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
-        transactions = meter_transactions(rated, transaction_meters).collect()
-        quarantine = _no_subscription_quarantine(assigned)
+        # Independent of one another: computed together (aggregation.kernels.together).
+        usage, transactions, quarantine = together(
+            [
+                lambda: aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect(),
+                lambda: meter_transactions(rated, transaction_meters).collect(),
+                lambda: _no_subscription_quarantine(assigned),
+            ]
+        )
     return ShardUsage(read.height, counts, usage, transactions, quarantine)
 
 
