@@ -296,6 +296,21 @@ def test_counts_sharing_a_grain_match_reference(scenario: tuple, meters: list[Me
     assert_matches_reference(*scenario, meters)
 
 
+# One pre-aggregation by (region, plan) serves them all: the first two read its rows as
+# they are, the last counts regions that each of its rows holds once.
+SPLIT_BY_THEIR_GROUPS = [
+    Meter("calls", "api_call", Aggregation.COUNT, group_by=("region", "plan")),
+    Meter("each", "api_call", Aggregation.COUNT_DISTINCT, "region", group_by=("region", "plan")),
+    Meter("regions", "api_call", Aggregation.COUNT_DISTINCT, "region", group_by=("plan",)),
+]
+
+
+@given(scenario=scenarios(["api_call"], 40, 1))
+def test_groups_read_from_the_pre_aggregation_match_reference(scenario: tuple) -> None:
+    """Meters split as their pre-aggregation is (a null region is no distinct value)."""
+    assert_matches_reference(*scenario, SPLIT_BY_THEIR_GROUPS)
+
+
 @given(
     scenario=scenarios(["compute"], 24, 6, SUBSCRIPTIONS[:2], VMS[:3], ACTIONS[1:] + ACTIONS[1:5]),
     meters=meter_sets(
