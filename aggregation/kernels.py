@@ -11,7 +11,7 @@ subscriptions) goes to a kernel as its codes, and codes or text come back to it 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import numba
@@ -93,12 +93,14 @@ def _typed_like(
 
 
 Result = TypeVar("Result")
-TOGETHER = 2
-"""Independent parts of a computation run at most this many at a time (:func:`together`)."""
+_HELPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="meterline-together")
+"""The one thread that computes beside the caller (:func:`together`): always the same, so
+that the memory its allocations free stays in use rather than in an idle thread's arena."""
 
 
 def together(tasks: Sequence[Callable[[], Result]]) -> list[Result]:
-    """Each task's result, in the tasks' order, computed up to ``TOGETHER`` at a time.
+    """Each task's result, in the tasks' order, computed two at a time: by the caller,
+    and by one helper thread.
 
     Every part of an aggregation alternates work Polars spreads over the cores with
     work it does not (a small group_by, a gather, a Numba kernel over one group, the
@@ -106,7 +108,11 @@ def together(tasks: Sequence[Callable[[], Result]]) -> list[Result]:
     time for the usage of a run's shard. Polars releases the GIL while it computes, and
     Numba's ``omp`` and ``tbb`` threading layers run kernels from two threads at once
     (its ``workqueue`` layer aborts the process instead, so then the tasks run one after
-    the other). The results do not depend on which ran first. The first failing task,
+    the other). The results do not depend on which ran first.
+
+    The helper takes the tasks from the first on, the caller from the last back; the
+    caller never waits for a task the helper has not started, so a task may call
+    ``together`` itself. Every task runs (or is running) before the first failing task,
     in order, raises its error.
 
     >>> together([lambda: 1, lambda: 2])
@@ -114,9 +120,25 @@ def together(tasks: Sequence[Callable[[], Result]]) -> list[Result]:
     """
     if len(tasks) < 2 or not _kernels_threadsafe():
         return [task() for task in tasks]
-    with ThreadPoolExecutor(max_workers=TOGETHER) as pool:
-        running = [pool.submit(task) for task in tasks]
-        return [result.result() for result in running]
+    helped = [_HELPER.submit(task) for task in tasks[1:]]
+    outcomes: dict[int, Future[Result]] = {0: _outcome(tasks[0])}
+    for index in range(len(tasks) - 1, 0, -1):
+        if helped[index - 1].cancel():
+            outcomes[index] = _outcome(tasks[index])
+    return [
+        (outcomes[index] if index in outcomes else helped[index - 1]).result()
+        for index in range(len(tasks))
+    ]
+
+
+def _outcome(task: Callable[[], Result]) -> Future[Result]:
+    """``task`` computed here, its result or error held as a finished future's."""
+    outcome: Future[Result] = Future()
+    try:
+        outcome.set_result(task())
+    except Exception as error:  # held, then raised in the tasks' order
+        outcome.set_exception(error)
+    return outcome
 
 
 def _kernels_threadsafe() -> bool:

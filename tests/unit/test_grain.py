@@ -91,23 +91,31 @@ def test_totals_by_grain_need_the_run_enum() -> None:
 
 
 def test_together_keeps_order_and_raises_the_first_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernels, "_kernels_threadsafe", lambda: True)
+    # Two tasks that can only finish together: the caller and the helper run at once.
+    meet = threading.Barrier(2, timeout=10)
+    assert kernels.together([lambda: meet.wait() * 0 + 1, lambda: meet.wait() * 0 + 2]) == [1, 2]
+    assert kernels.together([lambda n=n: n * n for n in range(6)]) == [0, 1, 4, 9, 16, 25]
+    # Tasks that compute together themselves finish (the caller never waits on a task
+    # nobody has started).
+    nested = [
+        lambda n=n: sum(kernels.together([lambda m=m: n * m for m in range(4)])) for n in range(4)
+    ]
+    assert kernels.together(nested) == [0, 6, 12, 18]
+
+    def fails(message: str) -> int:
+        raise ValueError(message)
+
+    # The caller runs the last task first; the error raised is still the first in order.
+    with pytest.raises(ValueError, match="first"):
+        kernels.together([lambda: 1, lambda: fails("first"), lambda: fails("second")])
+    # A threading layer that cannot run kernels from two threads: one after the other.
+    monkeypatch.setattr(kernels, "_kernels_threadsafe", lambda: False)
     threads: set[int] = set()
 
     def task(n: int) -> int:
         threads.add(threading.get_ident())
         return n * n
 
-    monkeypatch.setattr(kernels, "_kernels_threadsafe", lambda: True)
-    assert kernels.together([lambda n=n: task(n) for n in range(6)]) == [0, 1, 4, 9, 16, 25]
-    assert threading.get_ident() not in threads
-
-    def fails(message: str) -> int:
-        raise ValueError(message)
-
-    with pytest.raises(ValueError, match="first"):
-        kernels.together([lambda: 1, lambda: fails("first"), lambda: fails("second")])
-    # A threading layer that cannot run kernels from two threads: one after the other.
-    monkeypatch.setattr(kernels, "_kernels_threadsafe", lambda: False)
-    threads.clear()
     assert kernels.together([lambda n=n: task(n) for n in range(3)]) == [0, 1, 4]
     assert threads == {threading.get_ident()}
