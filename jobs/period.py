@@ -43,7 +43,7 @@ from aggregation.periods import (
     run_schedule,
     subscription_lifetimes,
 )
-from aggregation.usage import aggregate_usage, meter_transactions, opening_state
+from aggregation.usage import meter_transactions, opening_state, usage_of, usage_parts
 from jobs.carry import carried_columns, carried_events, carried_state
 from jobs.catalog import Catalog
 from jobs.changes import SEGMENT_OF
@@ -246,15 +246,16 @@ def _measure_shard(
         rated = assigned.lazy().filter(pl.col(BILLING_STATUS) == BillingStatus.RATED.value)
         earlier = None if earlier is None else shard.keep(earlier)
         transaction_meters = [catalog.meters[code] for code in per_event_meters(catalog.plans)]
-        # Independent of one another: computed together (aggregation.kernels.together).
-        usage, transactions, quarantine = together(
+        # Independent of one another: computed two at a time (aggregation.kernels.together),
+        # the usage of each event type first.
+        *usage, transactions, quarantine = together(
             [
-                lambda: aggregate_usage(rated, catalog.meters.values(), windows, earlier).collect(),
+                *usage_parts(rated, catalog.meters.values(), windows, earlier),
                 lambda: meter_transactions(rated, transaction_meters).collect(),
                 lambda: _no_subscription_quarantine(assigned),
             ]
         )
-    return ShardUsage(read.height, counts, usage, transactions, quarantine)
+    return ShardUsage(read.height, counts, usage_of(usage), transactions, quarantine)
 
 
 @dataclass(frozen=True)

@@ -119,3 +119,44 @@ def test_gauge_by_code_carries_the_earlier_setting_in() -> None:
     assert_frame_equal(usage["code"].cast({"subscription_id": pl.String}), usage["text"])
     # 3 for 10 days, 8 for 21 days, over 31: (30 + 168) / 31 = 6.387097 (half to even).
     assert usage["code"].select("quantity", "event_count").row(0) == (Decimal("6.387097"), 1)
+
+
+def _levels(levels: list[Decimal], subscription: pl.DataType) -> pl.LazyFrame:
+    """One subscription's gauge set to ``levels``, one a day from October 1st."""
+    return pl.LazyFrame(
+        {
+            "subscription_id": ["s1"] * len(levels),
+            "event_id": [f"e{day}" for day in range(len(levels))],
+            "event_type": ["seats"] * len(levels),
+            "timestamp": [START.replace(day=day + 1) for day in range(len(levels))],
+            "seats": levels,
+        },
+        schema_overrides={"timestamp": TIMESTAMP, "seats": QUANTITY},
+    ).with_columns(pl.col("subscription_id").cast(subscription))
+
+
+@pytest.mark.parametrize(
+    "levels",
+    [
+        [Decimal("9.25"), Decimal("-3.5")],
+        [Decimal("9300000000000"), Decimal("-1.5")],  # beyond int64 once scaled
+    ],
+    ids=["small", "large"],
+)
+def test_gauge_by_code_sums_exactly_as_the_grouped_way(levels: list[Decimal]) -> None:
+    meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
+    as_text = aggregate_usage(_levels(levels, pl.String()), [meter], WINDOWS).collect()
+    by_code = aggregate_usage(_levels(levels, pl.Enum(["s1"])), [meter], WINDOWS).collect()
+    assert_frame_equal(by_code.cast({"subscription_id": pl.String}), as_text)
+    # The first level holds one day of 31, the second the other thirty.
+    expected = (levels[0] + 30 * levels[1]) / 31
+    assert by_code["quantity"][0] == expected.quantize(Decimal("0.000001"))
+
+
+@pytest.mark.parametrize("subscription", [pl.String(), pl.Enum(["s1"])], ids=["text", "code"])
+def test_a_gauge_sum_beyond_the_decimal_range_is_an_error(subscription: pl.DataType) -> None:
+    meter = Meter("level", "seats", Aggregation.GAUGE, "seats")
+    # 1E+20 held for a month is 2.7E+38 unit-microseconds: beyond 38 digits.
+    events = _levels([Decimal("1E+20")], subscription)
+    with pytest.raises(pl.exceptions.ComputeError):
+        aggregate_usage(events, [meter], WINDOWS).collect()
