@@ -49,6 +49,13 @@ def test_a_retroactive_subscription_releases_and_a_late_event_is_set_aside(tmp_p
     [october] = world.bill("2026-10")
     current = "SELECT customer_id, billing_period, run_id FROM quarantine_current ORDER BY ALL"
     assert world.query(current) == [("b", "2026-10", october.run_id)] * 3
+    assert world.query(
+        "SELECT field, reason, detail FROM quarantine WHERE customer_id = 'b' ORDER BY detail"
+    )[0] == (
+        "timestamp",
+        "no_active_subscription",
+        "customer b had no active subscription at 2026-10-06 09:00:00.000000+00:00",
+    )
 
     world.write("subscriptions.csv", HEADER + "s-a,a,basic,2026-09-01\ns-b,b,basic,2026-10-01\n")
     world.ingest(_calls("d", 1, 20), name="late")
