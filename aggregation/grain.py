@@ -109,7 +109,8 @@ def totals_by_grain(
         kernel_input(np.array(sizes, np.int64)),
     )
     dense = space <= min(COUNTERS_LIMIT, max(COUNTERS_FLOOR, COUNTERS_PER_EVENT * events.height))
-    if dense and not partials:
+    # 32-bit counters, as Polars counts (pl.len): they cannot wrap below 2**32 events.
+    if dense and not partials and events.height < 2**32:
         counts = _events_per_grain(kernel_input(grains), space)
         present = np.flatnonzero(counts)
         totals = pl.DataFrame({GRAIN: present, count: counts[present]})
