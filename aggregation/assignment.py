@@ -15,8 +15,8 @@ import numba as nb
 import numpy as np
 import polars as pl
 
-from aggregation.kernels import as_enum, kernel_input, microseconds
-from aggregation.lookup import ABSENT, rows_of
+from aggregation.kernels import as_enum, kernel_input, microseconds, together
+from aggregation.lookup import ABSENT, probed_rows, rows_of
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
 from schemas.tables import USAGE_DUE
@@ -172,7 +172,20 @@ def _assign_one_window(
     lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
         lifetimes, on=CUSTOMER_ID, how="left"
     )
-    row = rows_of(events[CUSTOMER_ID], lookup[CUSTOMER_ID])
+    row, confirmed = probed_rows(events[CUSTOMER_ID], lookup[CUSTOMER_ID])
+    # The rows' check by value, the gather of subscriptions and the status column are
+    # each a single-threaded pass: computed together (aggregation.kernels.together).
+    # The caller classifies (then gathers, passing the status column to the helper once
+    # it has checked the rows).
+    assigned, ok = together([lambda: _classified(events, lookup, row), confirmed])
+    if not ok:  # a hash collided: the exact rows
+        assigned = _classified(events, lookup, rows_of(events[CUSTOMER_ID], lookup[CUSTOMER_ID]))
+    return assigned
+
+
+def _classified(events: pl.DataFrame, lookup: pl.DataFrame, row: np.ndarray) -> pl.DataFrame:
+    """``events`` with their subscription and status, from each one's customer ``row`` in
+    ``lookup`` (``ABSENT``: not in the run)."""
     status = np.empty(events.height, np.uint8)
     # An event not rated keeps the row past the lookup's end: a null subscription.
     rated_row = np.full(events.height, lookup.height, np.uint32)
@@ -196,13 +209,13 @@ def _assign_one_window(
     subscriptions = lookup[SUBSCRIPTION_ID]
     # extend_constant stays in Rust: clear() carries the Enum through Python (0.01 s).
     with_null = subscriptions.extend_constant(None, 1)
-    subscription_id = with_null.gather(pl.Series(rated_row))
-    return events.hstack(
+    subscription_id, billing_status = together(
         [
-            subscription_id.alias(SUBSCRIPTION_ID),
-            pl.Series(BILLING_STATUS, status).cat.to(STATUS_TYPE),
+            lambda: with_null.gather(pl.Series(rated_row)),
+            lambda: pl.Series(BILLING_STATUS, status).cat.to(STATUS_TYPE),
         ]
     )
+    return events.hstack([subscription_id.alias(SUBSCRIPTION_ID), billing_status])
 
 
 def status_counts(assigned: pl.DataFrame) -> dict[str, int]:

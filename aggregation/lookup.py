@@ -12,6 +12,8 @@ table keys share a hash, the exact join answers instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba as nb
 import numpy as np
 import polars as pl
@@ -165,17 +167,25 @@ def rows_of(keys: pl.Series, table: pl.Series) -> np.ndarray:
     >>> rows_of(pl.Series(["b", "x", "a", "b"]), pl.Series(["a", "b"])).tolist()
     [1, -1, 0, 1]
     """
+    rows, confirmed = probed_rows(keys, table)
+    return rows if confirmed() else _by_join(keys, table)
+
+
+def probed_rows(keys: pl.Series, table: pl.Series) -> tuple[np.ndarray, Callable[[], bool]]:
+    """:func:`rows_of` in two steps: each key's row as its hash finds it, and the check
+    that confirms them by value (False: a hash collided; :func:`rows_of` then joins), so
+    that a caller can go on with the rows while the check runs."""
     if table.len() == 0:
-        return kernel_input(np.full(keys.len(), ABSENT, np.int32))
+        return kernel_input(np.full(keys.len(), ABSENT, np.int32)), lambda: True
     if keys.null_count() or table.null_count():
-        return _by_join(keys, table)
+        return _by_join(keys, table), lambda: True
     bits = max(4, int(table.len() * _LOAD - 1).bit_length())
     slot_hash, slot_row, distinct = _build(kernel_input(table.hash(seed=HASH_SEED)), bits)
     if not distinct:
-        return _by_join(keys, table)
+        return _by_join(keys, table), lambda: True
     slot_hash, slot_row = kernel_input(slot_hash), kernel_input(slot_row)
     rows = kernel_input(_probe(kernel_input(keys.hash(seed=HASH_SEED)), slot_hash, slot_row, bits))
-    return rows if _confirmed(keys, table, rows) else _by_join(keys, table)
+    return rows, lambda: _confirmed(keys, table, rows)
 
 
 DICTIONARY_LIMIT = 4096

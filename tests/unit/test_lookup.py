@@ -1,14 +1,21 @@
-"""``aggregation.lookup.rows_of`` against a dictionary, and its confirmation of a hash match."""
+"""``aggregation.lookup.rows_of`` against a dictionary, and its confirmation of a hash match
+(which the assignment runs beside its own work)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
+from aggregation import assignment
+from aggregation.assignment import assign_subscriptions
 from aggregation.lookup import ABSENT, _confirmed, rows_of
+from schemas.types import TIMESTAMP
 
 names = st.text(alphabet="ab\u00e9", max_size=14)
 
@@ -51,3 +58,38 @@ def test_keys_in_many_chunks_and_empty_keys() -> None:
     table = pl.Series(["", "a" * 40, "b"])
     keys = pl.concat([pl.Series(["b", ""]), pl.Series(["a" * 40, "z" * 40])], rechunk=False)
     assert rows_of(keys, table).tolist() == [2, 0, 1, ABSENT]
+
+
+def test_the_assignment_redoes_rows_a_colliding_hash_got_wrong(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The assignment goes on with rows as the hash finds them while they are checked; when
+    the check fails, it assigns again from the exact rows."""
+    start, end = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)
+    mid = datetime(2026, 10, 15, tzinfo=UTC)
+    events = pl.DataFrame(
+        {"event_id": ["e1", "e2", "e3"], "customer_id": ["a", "b", "x"], "timestamp": [mid] * 3},
+        schema_overrides={"timestamp": TIMESTAMP},
+    )
+    periods = pl.DataFrame(
+        {"customer_id": ["a", "b"], "period_start": [start] * 2, "period_end": [end] * 2},
+        schema_overrides={"period_start": TIMESTAMP, "period_end": TIMESTAMP},
+    )
+    billable = pl.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "subscription_id": ["sa", "sb"],
+            "active_start": [start] * 2,
+            "active_end": [end] * 2,
+        },
+        schema_overrides={"active_start": TIMESTAMP, "active_end": TIMESTAMP},
+    )
+    expected = assign_subscriptions(events, periods, billable)
+    assert expected["subscription_id"].cast(pl.String).to_list() == ["sa", "sb", None]
+
+    def collided(keys: pl.Series, table: pl.Series) -> tuple[np.ndarray, object]:
+        # Every key found at the first row, and the check by value says so.
+        return np.zeros(keys.len(), np.int32), lambda: False
+
+    monkeypatch.setattr(assignment, "probed_rows", collided)
+    assert_frame_equal(assign_subscriptions(events, periods, billable), expected)
