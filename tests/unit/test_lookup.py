@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 
 from aggregation import assignment
 from aggregation.assignment import assign_subscriptions
+from aggregation.kernels import kernel_input
 from aggregation.lookup import ABSENT, _confirmed, rows_of
 from schemas.types import TIMESTAMP
 
@@ -88,8 +89,9 @@ def test_the_assignment_redoes_rows_a_colliding_hash_got_wrong(
     assert expected["subscription_id"].cast(pl.String).to_list() == ["sa", "sb", None]
 
     def collided(keys: pl.Series, table: pl.Series) -> tuple[np.ndarray, object]:
-        # Every key found at the first row, and the check by value says so.
-        return np.zeros(keys.len(), np.int32), lambda: False
+        # Every key found at the first row, and the check by value says so. Read-only, as
+        # every kernel input is: the kernels compile once (tests/unit/test_kernel_types.py).
+        return kernel_input(np.zeros(keys.len(), np.int32)), lambda: False
 
     monkeypatch.setattr(assignment, "probed_rows", collided)
     assert_frame_equal(assign_subscriptions(events, periods, billable), expected)
