@@ -18,6 +18,12 @@ from aggregation.kernels import kernel_input
 from aggregation.lookup import ABSENT, _confirmed, rows_of
 from schemas.types import TIMESTAMP
 
+
+def _rows(rows: list[int]) -> np.ndarray:
+    """Rows as a kernel takes them (read-only): one compiled signature per kernel."""
+    return kernel_input(np.array(rows, np.int32))
+
+
 names = st.text(alphabet="ab\u00e9", max_size=14)
 
 
@@ -39,11 +45,11 @@ def test_a_hash_match_to_another_key_is_not_trusted(prefix: str) -> None:
     # Keys in two chunks, as read from two files.
     keys = pl.concat([pl.Series([f"{prefix}_2"]), pl.Series([f"{prefix}_9"])], rechunk=False)
     assert keys.n_chunks() == 2
-    assert _confirmed(keys, table, np.array([1, ABSENT], np.int32))  # confirmed in place
-    assert not _confirmed(keys, table, np.array([0, ABSENT], np.int32))  # same length
-    assert not _confirmed(keys, table, np.array([2, ABSENT], np.int32))  # another length
-    assert not _confirmed(keys, table, np.array([ABSENT, ABSENT], np.int32))  # a miss
-    assert not _confirmed(keys, table, np.array([1, 0], np.int32))  # in the second chunk
+    assert _confirmed(keys, table, _rows([1, ABSENT]))  # confirmed in place
+    assert not _confirmed(keys, table, _rows([0, ABSENT]))  # same length
+    assert not _confirmed(keys, table, _rows([2, ABSENT]))  # another length
+    assert not _confirmed(keys, table, _rows([ABSENT, ABSENT]))  # a miss
+    assert not _confirmed(keys, table, _rows([1, 0]))  # in the second chunk
 
 
 def test_keys_sliced_out_of_a_longer_series() -> None:
@@ -51,7 +57,7 @@ def test_keys_sliced_out_of_a_longer_series() -> None:
     keys = pl.Series(["x", "c", "b" * 20, "a", "y"]).slice(1, 3)  # views at an offset
     assert rows_of(keys, table).tolist() == [2, 1, 0]
     # Confirmed in place, not by the join that answers when confirmation fails.
-    assert _confirmed(keys, table, np.array([2, 1, 0], np.int32))
+    assert _confirmed(keys, table, _rows([2, 1, 0]))
     assert rows_of(keys.slice(3, 0), table).tolist() == []
 
 
