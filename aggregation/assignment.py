@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from aggregation.kernels import as_enum, kernel_input, microseconds, together
-from aggregation.lookup import ABSENT, probed_rows, rows_of
+from aggregation.lookup import ABSENT, joined_rows, probed_rows
 from aggregation.periods import ACTIVE_END, ACTIVE_START, PERIOD_END, PERIOD_START
 from schemas.events import CUSTOMER_ID, TIMESTAMP_COLUMN
 from schemas.tables import USAGE_DUE
@@ -172,14 +172,13 @@ def _assign_one_window(
     lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
         lifetimes, on=CUSTOMER_ID, how="left"
     )
-    row, confirmed = probed_rows(events[CUSTOMER_ID], lookup[CUSTOMER_ID])
-    # The rows' check by value, the gather of subscriptions and the status column are
-    # each a single-threaded pass: computed together (aggregation.kernels.together).
-    # The caller classifies (then gathers, passing the status column to the helper once
-    # it has checked the rows).
+    keys, table = events[CUSTOMER_ID], lookup[CUSTOMER_ID]
+    row, confirmed = probed_rows(keys, table)
+    # The rows' check by value runs on the helper (aggregation.kernels.together) while the
+    # caller classifies; both are single-threaded passes.
     assigned, ok = together([lambda: _classified(events, lookup, row), confirmed])
-    if not ok:  # a hash collided: the exact rows
-        assigned = _classified(events, lookup, rows_of(events[CUSTOMER_ID], lookup[CUSTOMER_ID]))
+    if not ok:  # a hash collided: classify again from the exact rows
+        assigned = _classified(events, lookup, joined_rows(keys, table))
     return assigned
 
 

@@ -67,7 +67,8 @@ def _probe(
     return rows
 
 
-def _by_join(keys: pl.Series, table: pl.Series) -> np.ndarray:
+def joined_rows(keys: pl.Series, table: pl.Series) -> np.ndarray:
+    """Each key's row in ``table`` by an exact join (what :func:`rows_of` falls back to)."""
     rows = (
         keys.to_frame("key")
         .join(
@@ -168,7 +169,7 @@ def rows_of(keys: pl.Series, table: pl.Series) -> np.ndarray:
     [1, -1, 0, 1]
     """
     rows, confirmed = probed_rows(keys, table)
-    return rows if confirmed() else _by_join(keys, table)
+    return rows if confirmed() else joined_rows(keys, table)
 
 
 def probed_rows(keys: pl.Series, table: pl.Series) -> tuple[np.ndarray, Callable[[], bool]]:
@@ -178,11 +179,11 @@ def probed_rows(keys: pl.Series, table: pl.Series) -> tuple[np.ndarray, Callable
     if table.len() == 0:
         return kernel_input(np.full(keys.len(), ABSENT, np.int32)), lambda: True
     if keys.null_count() or table.null_count():
-        return _by_join(keys, table), lambda: True
+        return joined_rows(keys, table), lambda: True
     bits = max(4, int(table.len() * _LOAD - 1).bit_length())
     slot_hash, slot_row, distinct = _build(kernel_input(table.hash(seed=HASH_SEED)), bits)
     if not distinct:
-        return _by_join(keys, table), lambda: True
+        return joined_rows(keys, table), lambda: True
     slot_hash, slot_row = kernel_input(slot_hash), kernel_input(slot_row)
     rows = kernel_input(_probe(kernel_input(keys.hash(seed=HASH_SEED)), slot_hash, slot_row, bits))
     return rows, lambda: _confirmed(keys, table, rows)

@@ -416,7 +416,8 @@ def _usage_of_type(
     parts = []
     if shared:
         grain = pre_aggregate(subset, shared).lazy()
-        parts.extend(rolled_up_usage(grain, meter, _grain(shared)) for meter in shared)
+        split_by = _grain(shared)
+        parts.extend(rolled_up_usage(grain, meter, split_by) for meter in shared)
     parts.extend(meter_usage(subset, meter, windows, earlier) for meter in alone)
     return pl.concat(parts, how="vertical").collect()
 
@@ -488,19 +489,17 @@ def pre_aggregate(events: pl.LazyFrame, meters: list[Meter]) -> pl.DataFrame:
     )
 
 
-def rolled_up_usage(
-    grain: pl.LazyFrame, meter: Meter, split_by: Iterable[str] | None = None
-) -> pl.LazyFrame:
+def rolled_up_usage(grain: pl.LazyFrame, meter: Meter, split_by: Iterable[str]) -> pl.LazyFrame:
     """One meter's usage (``USAGE_SCHEMA``) from a :func:`pre_aggregate` of its events:
     the same quantities :func:`meter_usage` computes from the events themselves.
 
-    ``split_by``: the properties the pre-aggregation was split by (:func:`_grain`), if
-    known. When they are the meter's own groups, each row of ``grain`` is one group
-    already and is read as it is; when they are its groups and the property it counts
-    distinct values of, the values of a group are distinct already."""
+    ``split_by``: the properties the pre-aggregation was split by (:func:`_grain`). When
+    they are the meter's own groups, each row of ``grain`` is one group already and is
+    read as it is; when they are its groups and the property it counts distinct values
+    of, the values of a group are distinct already."""
     name = meter.property_name or ""
     kept = grain.filter(_passes_filters(meter))
-    split = None if split_by is None else set(split_by)
+    split = set(split_by)
     if split == set(meter.group_by):
         quantities = kept.select(
             SUBSCRIPTION_ID,
