@@ -47,6 +47,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple
 
+# isort: split
+# Before Polars: importing jobs sets up Polars' allocator as the meter command has it
+# (jobs.ALLOCATOR), and it is read once, when Polars loads.
+import jobs  # noqa: F401
+
+# isort: split
 import polars as pl
 
 from jobs.billing import STAGES as BILLING_STAGES
@@ -328,6 +334,7 @@ def _environment() -> str:
         "load avg {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
         f"polars threads {pl.thread_pool_size()}",
         f"POLARS_MAX_THREADS={threads}" if threads else "POLARS_MAX_THREADS unset",
+        f"jemalloc {os.environ.get('_RJEM_MALLOC_CONF', 'as Polars sets it')}",
     ]
     return "env: " + ", ".join(parts)
 
