@@ -252,9 +252,10 @@ def bill(inputs: RunInputs, root: Path, rss: Rss) -> tuple[RunResult, list[Row |
 
 
 def _billed_state(root: Path) -> list[Path]:
-    """What a billing run changes: the database and the store's carried-state checkpoints
-    (``jobs.carry``, which a later run would start from)."""
-    return [root / "bench.duckdb", root / "store" / "carried"]
+    """What a billing run changes: the database (and its write-ahead log, should one be
+    left) and the store's carried-state checkpoints (``jobs.carry``, which a later run
+    would start from)."""
+    return [root / "bench.duckdb", root / "bench.duckdb.wal", root / "store" / "carried"]
 
 
 def snapshot(root: Path) -> Path:
@@ -500,15 +501,17 @@ def _benchmark(args: argparse.Namespace, workdir: Path) -> int:
         billed, bill_rows = bill(billing, workdir, rss)
     print("bare baseline ...", file=sys.stderr)
     bare, bare_times = bare_baseline(files, rss)
-    rate_runs = [] if billed is None else [rate_stage(billed)]
-    billing_peaks = [] if billed is None else [_stage_peak(bill_rows)]
-    for repeat in range(2, BILLING_REPEATS + 1 if billed is not None else 0):
-        print(f"billing the month again ({repeat} of {BILLING_REPEATS}) ...", file=sys.stderr)
-        restore(workdir, before_billing)
-        again, again_rows = bill(billing, workdir, rss)
-        assert again.counts == billed.counts, "a repeated billing run billed something else"
-        rate_runs.append(rate_stage(again))
-        billing_peaks.append(_stage_peak(again_rows))
+    rate_runs: list[float] = []
+    billing_peaks: list[int | None] = []
+    if billed is not None:
+        rate_runs, billing_peaks = [rate_stage(billed)], [_stage_peak(bill_rows)]
+        for repeat in range(2, BILLING_REPEATS + 1):
+            print(f"billing the month again ({repeat} of {BILLING_REPEATS}) ...", file=sys.stderr)
+            restore(workdir, before_billing)
+            again, again_rows = bill(billing, workdir, rss)
+            assert again.counts == billed.counts, "a repeated billing run billed something else"
+            rate_runs.append(rate_stage(again))
+            billing_peaks.append(_stage_peak(again_rows))
 
     events = ingested.total("rows_read")
     print_table(

