@@ -18,7 +18,7 @@ another thread, so the allocation is fresh pages from the kernel (a page fault e
 KiB, a fifth of the rate stage's CPU on the 2-core VM of the benchmark). With an arena
 per CPU, whatever thread runs on that CPU reuses it: billing 10M events alternately
 with and without it, the rate stage took 0.86-0.98 s against 0.89-1.10, pricing
-0.28-0.34 s against 0.37-0.39, with the same peak RSS (2.0-2.3 GiB). Keeping freed
+0.28-0.34 s against 0.37-0.39, with the same peak RSS (1.9-2.1 GiB). Keeping freed
 memory longer instead (``dirty_decay_ms``) saved as much but added 0.5-0.7 GiB."""
 
 # Polars reads it once, when it loads, after its own settings (so a later option wins); a
