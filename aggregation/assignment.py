@@ -172,6 +172,31 @@ def _assign_one_window(
     lookup = bounds.join(windows, on=CUSTOMER_ID, how="left").join(
         lifetimes, on=CUSTOMER_ID, how="left"
     )
+    if events.height < 2 * HALF_AT_LEAST:
+        return _by_customer_row(events, lookup)
+    # Each half of the events on its own thread (aggregation.kernels.together): hashing
+    # the keys, gathering the subscriptions and typing the statuses run on one core each,
+    # and so does faulting in the fresh memory each step takes. In a 10M-event billing run
+    # its two shards are assigned in 0.15 s against 0.19; on memory already warm (the same
+    # events again and again) the split gains nothing. The halves concatenate in order.
+    half = events.height // 2
+    first, second = together(
+        [
+            lambda: _by_customer_row(events.slice(0, half), lookup),
+            lambda: _by_customer_row(events.slice(half), lookup),
+        ]
+    )
+    return pl.concat([first, second], how="vertical")
+
+
+HALF_AT_LEAST = 500_000
+"""Events each half holds at least before the assignment splits them in two: a billing
+run's shard has millions; a small frame is assigned in one piece."""
+
+
+def _by_customer_row(events: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:
+    """``events`` with their subscription and status, each found by its customer's row in
+    ``lookup`` (one row per customer: its period, window and lifetime)."""
     keys, table = events[CUSTOMER_ID], lookup[CUSTOMER_ID]
     row, confirmed = probed_rows(keys, table)
     # The rows' check by value runs on the helper (aggregation.kernels.together) while the

@@ -402,17 +402,15 @@ def _usage_of_type(
     # read; each meter then works on that subset instead of filtering all events.
     names = {n for meter in meters for n in meter.referenced_properties}
     ordered = any(meter.aggregation in ORDERED for meter in meters)
-    columns = [
-        SUBSCRIPTION_ID,
-        *([EVENT_ID, TIMESTAMP_COLUMN] if ordered else []),
-        EVENT_TYPE,
-        *sorted(names),
-    ]
+    columns = [SUBSCRIPTION_ID, *([EVENT_ID, TIMESTAMP_COLUMN] if ordered else []), *sorted(names)]
     subset = events.filter(pl.col(EVENT_TYPE) == event_type).select(columns)
     shared, alone = _sharing_a_grain(meters)
     if len(alone) + bool(shared) > 1:
         # Read by several meters: filtered once. A meter alone filters as it reads.
         subset = subset.collect().lazy()
+    # Every event of the subset is of this type: the meters' own check of it reads a
+    # constant, not a copy of the column (16 bytes an event, 75 MB of a 5M-event shard).
+    subset = subset.with_columns(pl.lit(event_type).alias(EVENT_TYPE))
     parts = []
     if shared:
         grain = pre_aggregate(subset, shared).lazy()

@@ -10,6 +10,7 @@ subscription the reference gives it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import polars as pl
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from aggregation import assignment
 from aggregation.assignment import BILLING_STATUS, assign_subscriptions
 from schemas.types import TIMESTAMP
 
@@ -155,6 +157,14 @@ def test_every_event_gets_the_reference_status(data: st.DataObject) -> None:
     assert_frame_equal(
         run.with_columns(as_text).sort("event_id"), assigned.with_columns(as_text).sort("event_id")
     )
+
+    # Split in two halves, each assigned on its own thread (a large shard's way): the same
+    # rows in the same order.
+    with patch.object(assignment, "HALF_AT_LEAST", 1):
+        halves = assign_subscriptions(
+            frame, period_frame, billable, lifetimes, ids.cast(pl.Enum(ids))
+        )
+    assert_frame_equal(halves, run)
 
 
 def test_a_window_outside_the_runs_subscriptions_is_refused() -> None:

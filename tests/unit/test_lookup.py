@@ -101,3 +101,6 @@ def test_the_assignment_redoes_rows_a_colliding_hash_got_wrong(
 
     monkeypatch.setattr(assignment, "probed_rows", collided)
     assert_frame_equal(assign_subscriptions(events, periods, billable), expected)
+    # Split in halves (one event, then two), each half redoes its own rows.
+    monkeypatch.setattr(assignment, "HALF_AT_LEAST", 1)
+    assert_frame_equal(assign_subscriptions(events, periods, billable), expected)
