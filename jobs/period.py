@@ -480,6 +480,7 @@ def rate_planned_period(
                 plan.schedule.fees,
                 plan.coupons,
                 {code: coupon.discount for code, coupon in catalog.coupons.items()},
+                subscriptions=ids,
             ),
             plan.schedule.billable,
         )

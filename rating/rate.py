@@ -526,6 +526,7 @@ def rate_period(
     fees: pl.DataFrame | None = None,
     coupons: pl.DataFrame | None = None,
     coupon_discounts: Mapping[str, Discount] | None = None,
+    subscriptions: pl.Series | None = None,
 ) -> pl.DataFrame:
     """Rated charges of every billable subscription, sorted by subscription and charge.
 
@@ -534,6 +535,8 @@ def rate_period(
     ``aggregation.usage.USAGE_SCHEMA``; ``transactions`` holds the events of the
     meters priced per event, in ``TRANSACTION_SCHEMA``; ``fees`` the fee
     periods due, in ``FEE_PERIOD_SCHEMA`` (default: :func:`fees_in_full`).
+    ``subscriptions``: the distinct ids of ``billable``'s subscriptions, sorted, when the
+    caller has them already (a billing run keys its usage by them); else found here.
     """
     if transactions is None:
         transactions = pl.DataFrame(schema=TRANSACTION_SCHEMA)
@@ -542,12 +545,18 @@ def rate_period(
     # Priced by each subscription's place among the billable ones: pricing joins, groups
     # and sorts integers instead of text (a quarter of its time), and turns them back into
     # text once, on the lines.
-    ids = billable.get_column(SUBSCRIPTION_ID).cast(pl.String).unique().sort()
-    fee_rows = fees.height
+    ids = (
+        billable.get_column(SUBSCRIPTION_ID).cast(pl.String).unique().sort()
+        if subscriptions is None
+        else subscriptions
+    )
+    billable_rows, fee_rows = billable.height, fees.height
     billable, usage, transactions, fees, coupons = (
         None if frame is None else by_place(frame, ids)
         for frame in (billable, usage, transactions, fees, coupons)
     )
+    if billable.height != billable_rows:
+        raise ValueError("subscriptions: every billable subscription must be among them")
     if fees.height != fee_rows:
         raise ValueError("fees: every fee period's subscription must be in billable")
     usage_lazy = usage.lazy()

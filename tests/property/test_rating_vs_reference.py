@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from aggregation.usage import USAGE_SCHEMA
 from rating.money import round_to_minor
@@ -804,6 +805,31 @@ def test_fee_periods_of_a_subscription_that_is_not_billable_are_refused() -> Non
         rate_period(
             october_billable("p", {"s1": october}), usage, {"p": plan}, october, fees=elsewhere
         )
+
+
+def test_the_subscriptions_a_caller_gives_must_hold_every_billable_one() -> None:
+    """A billing run hands rating the sorted ids it keyed its usage by; the lines are the
+    ones rating finds itself, and ids missing a billable subscription are an error, not
+    its charges silently dropped."""
+    problems: list[str] = []
+    raw_plan = {
+        "code": "p",
+        "currency": "EUR",
+        "charges": [{"code": "f", "model": "flat_fee", "amount": "9"}],
+    }
+    plan = parse_plan(raw_plan, "plans[0]", set(), problems)
+    assert problems == [] and plan is not None, problems
+    october = OCTOBER[0].date()
+    billable = october_billable("p", {"s2": october, "s1": october})
+    usage = pl.DataFrame(schema=USAGE_SCHEMA)
+    found = rate_period(billable, usage, {"p": plan}, october)
+    given = rate_period(
+        billable, usage, {"p": plan}, october, subscriptions=pl.Series(["s1", "s2"])
+    )
+    assert_frame_equal(given, found)
+    assert found["subscription_id"].to_list() == ["s1", "s2"]
+    with pytest.raises(ValueError, match="every billable subscription must be among them"):
+        rate_period(billable, usage, {"p": plan}, october, subscriptions=pl.Series(["s1"]))
 
 
 def test_rate_period_reports_amount_overflow_as_rating_error() -> None:
