@@ -59,7 +59,7 @@ from meter.event_store import (
     store_schema,
 )
 from rating.plan import per_event_meters, plan_items
-from rating.rate import NO_COUPONS, rate_period
+from rating.rate import NO_COUPONS, rate_period, subscription_ids
 from schemas.catalog import Meter
 from schemas.errors import RunError
 from schemas.events import (
@@ -441,7 +441,7 @@ def rate_planned_period(
     with timer.stage("aggregate"):
         # One Enum of the run's subscriptions for every shard: their usage concatenates,
         # and rating reads each subscription's place from its code (rating.rate.by_place).
-        ids = plan.schedule.billable.get_column("subscription_id").unique().sort()
+        ids = subscription_ids(plan.schedule.billable)
         subscriptions = ids.cast(pl.Enum(ids))
     if shards > 1:
         with timer.stage("aggregate"):
