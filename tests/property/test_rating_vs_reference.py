@@ -22,7 +22,7 @@ from polars.testing import assert_frame_equal
 
 from aggregation.usage import USAGE_SCHEMA
 from rating.money import round_to_minor
-from rating.plan import parse_plan
+from rating.plan import Plan, parse_plan
 from rating.rate import fees_in_full, rate_period
 from rating.registry import CHARGE_MODELS
 from schemas.errors import RatingError
@@ -787,9 +787,8 @@ def rate_one(charge: dict[str, Any], quantity: Decimal) -> pl.DataFrame:
     return rate_period(billable, usage, {"p": plan}, october)
 
 
-def test_fee_periods_of_a_subscription_that_is_not_billable_are_refused() -> None:
-    """Rating prices each subscription by its place among the billable ones: a fee period
-    of another subscription has none, and is an error rather than a fee silently dropped."""
+def _flat_fee_plan() -> Plan:
+    """Plan ``p``: one flat fee of 9 EUR."""
     problems: list[str] = []
     raw_plan = {
         "code": "p",
@@ -798,6 +797,13 @@ def test_fee_periods_of_a_subscription_that_is_not_billable_are_refused() -> Non
     }
     plan = parse_plan(raw_plan, "plans[0]", set(), problems)
     assert problems == [] and plan is not None, problems
+    return plan
+
+
+def test_fee_periods_of_a_subscription_that_is_not_billable_are_refused() -> None:
+    """Rating prices each subscription by its place among the billable ones: a fee period
+    of another subscription has none, and is an error rather than a fee silently dropped."""
+    plan = _flat_fee_plan()
     october = OCTOBER[0].date()
     elsewhere = fees_in_full(october_billable("p", {"s2": october}), {"p": plan}, october)
     usage = pl.DataFrame(schema=USAGE_SCHEMA)
@@ -811,14 +817,7 @@ def test_the_subscriptions_a_caller_gives_must_hold_every_billable_one() -> None
     """A billing run hands rating the sorted ids it keyed its usage by; the lines are the
     ones rating finds itself, and ids missing a billable subscription are an error, not
     its charges silently dropped."""
-    problems: list[str] = []
-    raw_plan = {
-        "code": "p",
-        "currency": "EUR",
-        "charges": [{"code": "f", "model": "flat_fee", "amount": "9"}],
-    }
-    plan = parse_plan(raw_plan, "plans[0]", set(), problems)
-    assert problems == [] and plan is not None, problems
+    plan = _flat_fee_plan()
     october = OCTOBER[0].date()
     billable = october_billable("p", {"s2": october, "s1": october})
     usage = pl.DataFrame(schema=USAGE_SCHEMA)
